@@ -1,0 +1,120 @@
+/*
+ * conf: the configuration file (INI, parsed with libinih) and the table of
+ * settings with their defaults.  conf_load() returns 0, or -1 after logging
+ * "file:line: message"; it refuses a file that holds a secret and is
+ * readable by group or others.  Durations are kept in seconds, sizes in
+ * bytes.  Nothing here exits.
+ */
+#ifndef HS_CONF_H
+#define HS_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum conf_sync {
+	CONF_SYNC_ALWAYS,
+	CONF_SYNC_BATCH,
+	CONF_SYNC_NONE
+};
+
+enum conf_response {
+	CONF_RESP_JSON,
+	CONF_RESP_EMPTY,
+	CONF_RESP_PIXEL,
+	CONF_RESP_FILE
+};
+
+enum conf_sig {
+	CONF_SIG_NONE,
+	CONF_SIG_HMAC_SHA256,
+	CONF_SIG_STRIPE,
+	CONF_SIG_STANDARD
+};
+
+enum conf_sig_encoding {
+	CONF_SIGENC_HEX,
+	CONF_SIGENC_BASE64
+};
+
+enum conf_sig_policy {
+	CONF_SIGPOL_REJECT,
+	CONF_SIGPOL_RECORD
+};
+
+/* HTTP methods as a bit set. */
+#define CONF_M_GET	0x01
+#define CONF_M_HEAD	0x02
+#define CONF_M_POST	0x04
+#define CONF_M_PUT	0x08
+#define CONF_M_OPTIONS	0x10
+
+#define CONF_MAX_COLUMNS 16
+
+struct conf_stream {
+	char		*name;		/* [stream NAME]; also the spool folder */
+	char		*id;		/* secret path token */
+	char		*table;		/* project.dataset.table */
+	int		 utc_offset;	/* minutes east of UTC */
+	char		*utc_offset_str;
+	int		 columns[CONF_MAX_COLUMNS]; /* optional, hit.h enum */
+	size_t		 ncolumns;
+	size_t		 max_body;
+	unsigned	 methods;
+	enum conf_response response;
+	char		*response_file;
+	char		*response_content_type;
+	char		*response_body;	/* file: contents, read at load */
+	size_t		 response_len;
+	char		*token;
+	enum conf_sig	 signature;
+	char		*signature_header;
+	enum conf_sig_encoding signature_encoding;
+	char		*signature_prefix;
+	char		*signature_secret;
+	size_t		 signature_secret_len;
+	char		*signature_secret_file;
+	enum conf_sig_policy signature_policy;
+	long		 signature_tolerance;
+	char		*cors_origin;
+	int		 line;		/* where the section starts */
+};
+
+struct conf {
+	char		*path;
+	char		*spool_dir;
+	enum conf_sync	 sync;
+	size_t		 batch_max_bytes;
+	unsigned long	 batch_max_hits;
+	long		 batch_max_age;
+	uint64_t	 min_free_space;
+	char		*credentials;
+	char		*project;
+	char		*location;
+	char		*api_base;
+	char		*token_uri;
+	unsigned long	 jobs_per_table_per_day;
+	long		 keep_done;
+	unsigned long	 threads;	/* responder worker threads */
+	uint64_t	 job_max_bytes;	/* one load job at most */
+	size_t		 multipart_max;	/* above: resumable upload */
+	size_t		 chunk_size;	/* resumable chunk, n x 256 KiB */
+	long		 http_timeout;
+	long		 job_timeout;	/* give up polling, retry next run */
+	char		*ca_file;
+	int		 has_secret;
+	struct conf_stream *streams;
+	size_t		 nstreams;
+};
+
+struct conf	*conf_load(const char *, int);
+void		 conf_free(struct conf *);
+void		 conf_print(const struct conf *, FILE *);
+struct conf_stream *conf_stream_by_name(const struct conf *, const char *);
+
+int		 conf_parse_size(const char *, uint64_t *);
+int		 conf_parse_duration(const char *, long *);
+int		 conf_parse_offset(const char *, int *);
+const char	*conf_default_path(void);
+
+#endif

@@ -1,0 +1,138 @@
+/*
+ * log: stderr in the foreground, syslog otherwise.  Thread-safe: each line
+ * is formatted into a local buffer and written with one call.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <syslog.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static const char *log_prog = "hookspool";
+static int log_foreground = 1;
+static int log_syslog_too;
+static int log_verbose;
+
+/*
+ * foreground: 1 logs to stderr only, 0 to syslog only, 2 to both (the cron
+ * uploader: stderr mails the admin, syslog keeps the record).
+ */
+void
+log_init(const char *prog, int foreground)
+{
+	log_prog = prog;
+	log_foreground = foreground != 0;
+	log_syslog_too = foreground == 2;
+	if (!log_foreground || log_syslog_too)
+		openlog(prog, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+}
+
+void
+log_set_verbose(int v)
+{
+	log_verbose = v;
+}
+
+int
+log_get_verbose(void)
+{
+	return log_verbose;
+}
+
+static void
+log_vemit(int pri, int with_errno, const char *fmt, va_list ap)
+{
+	char msg[2048];
+	int saved = errno;
+	size_t n;
+
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	if (with_errno) {
+		n = strlen(msg);
+		snprintf(msg + n, sizeof msg - n, ": %s", strerror(saved));
+	}
+	if (log_foreground) {
+		char line[2200];
+		int len = snprintf(line, sizeof line, "%s: %s\n", log_prog, msg);
+		if (len > 0) {
+			if ((size_t)len >= sizeof line)
+				len = sizeof line - 1;
+			(void)!write(STDERR_FILENO, line, (size_t)len);
+		}
+	}
+	if (!log_foreground || log_syslog_too)
+		syslog(pri, "%s", msg);
+	errno = saved;
+}
+
+void
+log_warn(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vemit(LOG_WARNING, 1, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_warnx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vemit(LOG_WARNING, 0, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_info(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (log_verbose < 1)
+		return;
+	va_start(ap, fmt);
+	log_vemit(LOG_INFO, 0, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_debug(const char *fmt, ...)
+{
+	va_list ap;
+
+	if (log_verbose < 2)
+		return;
+	va_start(ap, fmt);
+	log_vemit(LOG_DEBUG, 0, fmt, ap);
+	va_end(ap);
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vemit(LOG_CRIT, 1, fmt, ap);
+	va_end(ap);
+	exit(EX_OSERR);
+}
+
+void
+fatalx(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vemit(LOG_CRIT, 0, fmt, ap);
+	va_end(ap);
+	exit(code);
+}

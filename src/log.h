@@ -1,0 +1,24 @@
+/*
+ * log: one place for diagnostics.  In the foreground (or when stderr is a
+ * terminal) lines go to stderr as "prog: message"; otherwise to syslog.
+ * log_warn appends strerror(errno).  fatal/fatalx log and exit: main() only.
+ */
+#ifndef HS_LOG_H
+#define HS_LOG_H
+
+#include <stdarg.h>
+
+#define HS_PRINTF(a, b) __attribute__((format(printf, a, b)))
+
+void	log_init(const char *, int);
+void	log_set_verbose(int);
+int	log_get_verbose(void);
+void	log_warn(const char *, ...) HS_PRINTF(1, 2);
+void	log_warnx(const char *, ...) HS_PRINTF(1, 2);
+void	log_info(const char *, ...) HS_PRINTF(1, 2);
+void	log_debug(const char *, ...) HS_PRINTF(1, 2);
+void	fatal(const char *, ...) HS_PRINTF(1, 2) __attribute__((noreturn));
+void	fatalx(int, const char *, ...) HS_PRINTF(2, 3)
+	    __attribute__((noreturn));
+
+#endif
