@@ -45,7 +45,7 @@ log_get_verbose(void)
 	return log_verbose;
 }
 
-static void
+static void __attribute__((format(printf, 3, 0)))
 log_vemit(int pri, int with_errno, const char *fmt, va_list ap)
 {
 	char msg[2048];

@@ -1,0 +1,51 @@
+/*
+ * auth: OAuth 2 access tokens for BigQuery.  The `credentials` setting
+ * picks the source: a JSON key file (service_account: an RS256 JWT
+ * signed with libcrypto and exchanged at the token URI; authorized_user:
+ * a refresh-token grant), `metadata` (the GCE/GKE metadata server, host
+ * from $GCE_METADATA_HOST), `command:CMD` (/bin/sh -c CMD, the first
+ * line of its output is the token), or `auto` (Google's ADC order:
+ * $GOOGLE_APPLICATION_CREDENTIALS, gcloud's
+ * application_default_credentials.json, the metadata server).
+ *
+ * auth_new() reads and checks the key file (a file readable by group or
+ * others is refused) and returns NULL, after logging, on a config error.
+ * auth_token() returns 0 with a token valid until the next auth_* call,
+ * -1 when the token service failed in a way worth retrying later, -2
+ * when the credentials themselves are unusable.  Tokens are cached until
+ * AUTH_EARLY seconds before they expire; auth_invalidate() drops the
+ * cached one after the API answered 401.  No token, key or secret is
+ * ever logged.  Nothing here exits.
+ */
+#ifndef HS_AUTH_H
+#define HS_AUTH_H
+
+#include <stddef.h>
+#include <time.h>
+
+#include "conf.h"
+#include "http.h"
+
+#define AUTH_SCOPE	"https://www.googleapis.com/auth/bigquery"
+#define AUTH_TOKEN_URI	"https://oauth2.googleapis.com/token"
+#define AUTH_METADATA_HOST "metadata.google.internal"
+#define AUTH_EARLY	60	/* refresh this long before expiry */
+#define AUTH_JWT_LIFE	3600
+#define AUTH_COMMAND_LIFE 300	/* a command's token: its age is unknown */
+
+struct auth;
+
+struct auth	*auth_new(const struct conf *, struct http *);
+int		 auth_token(struct auth *, const char **);
+void		 auth_invalidate(struct auth *);
+const char	*auth_describe(const struct auth *);
+void		 auth_free(struct auth *);
+
+/* The pure parts, for the unit tests. */
+char		*auth_base64url(const void *, size_t);
+char		*auth_jwt(const char *, const char *, const char *,
+		    const char *, const char *, time_t);
+int		 auth_parse_token(const char *, size_t, char **, long *,
+		    char **);
+
+#endif

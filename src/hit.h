@@ -1,0 +1,74 @@
+/*
+ * hit: one request -> one NDJSON line, and the column table that also gives
+ * the uploader its BigQuery schema.  The line is always valid UTF-8 JSON
+ * ending in '\n': invalid sequences in text become U+FFFD, NUL and control
+ * characters are escaped, nothing is truncated.  Pure code: no I/O.
+ */
+#ifndef HS_HIT_H
+#define HS_HIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "buf.h"
+#include "conf.h"
+
+enum hit_col {
+	HIT_COL_HIT_ID,
+	HIT_COL_PAYLOAD,
+	HIT_COL_RECEIVED_AT,
+	HIT_COL_DATE,
+	HIT_COL_METHOD,
+	HIT_COL_CONTENT_TYPE,
+	HIT_COL_QUERY,
+	HIT_COL_REMOTE_ADDR,
+	HIT_COL_USER_AGENT,
+	HIT_COL_HEADERS,
+	HIT_COL_PARAMS,
+	HIT_COL_SIGNATURE_VALID,
+	HIT_COL_PAYLOAD_BASE64,
+	HIT_COL_COUNT
+};
+#define HIT_COL_FIXED 4		/* the first four are always present */
+
+struct hit_column {
+	const char	*name;
+	const char	*bq_type;	/* STRING, INTEGER, DATE, JSON, ... */
+	const char	*bq_mode;	/* REQUIRED or NULLABLE */
+};
+extern const struct hit_column hit_columns[HIT_COL_COUNT];
+
+struct hit_header {
+	const char	*name;		/* as sent: "Content-Type" */
+	const char	*value;
+};
+
+struct hit {
+	char		 hit_id[37];	/* lowercase UUID v4 */
+	int64_t		 received_at;	/* ms since the epoch */
+	int		 utc_offset;	/* minutes east of UTC */
+	const char	*payload;	/* body, or query string for GET */
+	size_t		 payload_len;
+	const char	*method;
+	const char	*content_type;
+	const char	*query;
+	const char	*remote_addr;
+	const char	*user_agent;
+	const struct hit_header *headers;
+	size_t		 nheaders;
+	int		 signature_valid; /* -1: not checked */
+	const json_t	*params;	/* NULL: null */
+};
+
+int	 hit_column_lookup(const char *);
+void	 hit_new_id(char [37]);
+int64_t	 hit_now_ms(void);
+void	 hit_date(int64_t, int, char [11]);
+int	 hit_json_string(struct buf *, const char *, size_t);
+int	 hit_encode(const struct conf_stream *, const struct hit *,
+	    struct buf *);
+json_t	*hit_schema(const struct conf_stream *);
+
+#endif

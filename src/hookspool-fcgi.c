@@ -1,0 +1,745 @@
+/*
+ * hookspool-fcgi: the FastCGI responder.  Each request is matched to a
+ * stream by the last segment of its path, checked, turned into one NDJSON
+ * line and appended to the stream's open batch; it is answered 2xx only
+ * once the line is as durable as `sync` asks, and 503 when it cannot be.
+ * No network call is made on the request path.  Worker threads share one
+ * spool writer per stream.  SIGTERM/SIGINT: finish in-flight requests, seal
+ * the batches, exit.  SIGUSR1: seal the batches now.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <fcgiapp.h>
+#include <openssl/crypto.h>
+
+#include "buf.h"
+#include "conf.h"
+#include "form.h"
+#include "gunzip.h"
+#include "hit.h"
+#include "log.h"
+#include "sig.h"
+#include "spool.h"
+#include "xmalloc.h"
+
+struct fcgi_stream {
+	struct conf_stream	*st;
+	struct spool_writer	*writer;
+	char			*dir;
+};
+
+struct fcgi_worker {
+	pthread_t	 thread;
+	int		 id;
+	struct buf	 body;
+	struct buf	 inflated;
+	struct buf	 line;
+	struct hit_header *headers;
+	size_t		 headers_cap;
+};
+
+static struct conf *fcgi_conf;
+static struct fcgi_stream *fcgi_streams;
+static size_t fcgi_nstreams;
+static int fcgi_listen = 0;
+static volatile sig_atomic_t fcgi_stopping;
+
+/* Free space, refreshed at most once a second by any request. */
+static pthread_mutex_t fcgi_space_lock = PTHREAD_MUTEX_INITIALIZER;
+static time_t fcgi_space_checked;
+static int fcgi_space_ok = 1;
+
+static const unsigned char fcgi_pixel[] = {
+	0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80,
+	0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0x21, 0xf9, 0x04,
+	0x01, 0x00, 0x00, 0x00, 0x00, 0x2c, 0x00, 0x00, 0x00, 0x00, 0x01,
+	0x00, 0x01, 0x00, 0x00, 0x02, 0x02, 0x44, 0x01, 0x00, 0x3b
+};
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr, "usage: hookspool-fcgi [-dv] [-c config] "
+	    "[-s unix:path | -s host:port]\n");
+	exit(EX_USAGE);
+}
+
+static int
+fcgi_space(void)
+{
+	time_t now = time(NULL);
+	int ok;
+
+	pthread_mutex_lock(&fcgi_space_lock);
+	if (now != fcgi_space_checked) {
+		fcgi_space_checked = now;
+		fcgi_space_ok = spool_space_ok(fcgi_conf, fcgi_conf->spool_dir,
+		    NULL);
+		if (!fcgi_space_ok)
+			log_warnx("spool: less than min_free_space free on "
+			    "'%s' (or read-only): answering 503",
+			    fcgi_conf->spool_dir);
+	}
+	ok = fcgi_space_ok;
+	pthread_mutex_unlock(&fcgi_space_lock);
+	return ok;
+}
+
+/* The stream whose id is seg; every id is compared, in constant time. */
+static struct fcgi_stream *
+fcgi_lookup(const char *seg, size_t len)
+{
+	struct fcgi_stream *found = NULL;
+	size_t i, idlen;
+
+	for (i = 0; i < fcgi_nstreams; i++) {
+		idlen = strlen(fcgi_streams[i].st->id);
+		if (idlen == len &&
+		    CRYPTO_memcmp(fcgi_streams[i].st->id, seg, len) == 0)
+			found = &fcgi_streams[i];
+	}
+	return found;
+}
+
+static void
+fcgi_status(FCGX_Request *r, int code, const char *reason)
+{
+	FCGX_FPrintF(r->out, "Status: %d %s\r\n", code, reason);
+}
+
+/* A small JSON error answer; the same shape for every error. */
+static void
+fcgi_error(FCGX_Request *r, const struct conf_stream *st, int code,
+    const char *reason, const char *extra)
+{
+	fcgi_status(r, code, reason);
+	if (extra != NULL)
+		FCGX_PutS(extra, r->out);
+	if (st != NULL && st->cors_origin != NULL)
+		FCGX_FPrintF(r->out, "Access-Control-Allow-Origin: %s\r\n",
+		    st->cors_origin);
+	FCGX_FPrintF(r->out, "Content-Type: application/json\r\n"
+	    "Cache-Control: no-store\r\n\r\n{\"error\":\"%s\"}\n", reason);
+}
+
+static const char *
+fcgi_method_name(unsigned bit)
+{
+	switch (bit) {
+	case CONF_M_GET:
+		return "GET";
+	case CONF_M_HEAD:
+		return "HEAD";
+	case CONF_M_POST:
+		return "POST";
+	case CONF_M_PUT:
+		return "PUT";
+	default:
+		return "OPTIONS";
+	}
+}
+
+static void
+fcgi_allow(const struct conf_stream *st, char *out, size_t len)
+{
+	unsigned bit;
+	size_t n = 0;
+
+	out[0] = '\0';
+	for (bit = CONF_M_GET; bit <= CONF_M_OPTIONS; bit <<= 1) {
+		if (!(st->methods & bit) &&
+		    !(bit == CONF_M_OPTIONS && st->cors_origin != NULL))
+			continue;
+		n += (size_t)snprintf(out + n, n < len ? len - n : 0, "%s%s",
+		    n ? ", " : "", fcgi_method_name(bit));
+		if (n >= len)
+			break;
+	}
+}
+
+static unsigned
+fcgi_method_bit(const char *m)
+{
+	if (strcmp(m, "POST") == 0)
+		return CONF_M_POST;
+	if (strcmp(m, "GET") == 0)
+		return CONF_M_GET;
+	if (strcmp(m, "PUT") == 0)
+		return CONF_M_PUT;
+	if (strcmp(m, "HEAD") == 0)
+		return CONF_M_HEAD;
+	if (strcmp(m, "OPTIONS") == 0)
+		return CONF_M_OPTIONS;
+	return 0;
+}
+
+/* Look a request header up by its HTTP name ("Stripe-Signature"). */
+static const char *
+fcgi_header(void *ctx, const char *name)
+{
+	FCGX_Request *r = ctx;
+	char key[256];
+	size_t i, n;
+
+	n = (size_t)snprintf(key, sizeof key, "HTTP_");
+	for (i = 0; name[i] != '\0' && n + 1 < sizeof key; i++)
+		key[n++] = name[i] == '-' ? '_' :
+		    (char)toupper((unsigned char)name[i]);
+	key[n] = '\0';
+	if (strcmp(key, "HTTP_CONTENT_TYPE") == 0)
+		return FCGX_GetParam("CONTENT_TYPE", r->envp);
+	return FCGX_GetParam(key, r->envp);
+}
+
+/* The request headers, named as HTTP names them (HTTP_X_FOO -> X-Foo). */
+static size_t
+fcgi_collect_headers(struct fcgi_worker *w, FCGX_Request *r, struct buf *names)
+{
+	char **e;
+	const char *eq, *src;
+	size_t n = 0, i, off;
+	int up;
+	size_t *offsets = NULL;
+
+	buf_reset(names);
+	for (e = r->envp; *e != NULL; e++) {
+		if ((eq = strchr(*e, '=')) == NULL)
+			continue;
+		if (strncmp(*e, "HTTP_", 5) == 0)
+			src = *e + 5;
+		else if (strncmp(*e, "CONTENT_TYPE=", 13) == 0 ||
+		    strncmp(*e, "CONTENT_LENGTH=", 15) == 0)
+			src = *e;
+		else
+			continue;
+		if (n == w->headers_cap) {
+			w->headers_cap = w->headers_cap ? w->headers_cap * 2 : 32;
+			w->headers = xreallocarray(w->headers, w->headers_cap,
+			    sizeof *w->headers);
+		}
+		offsets = xreallocarray(offsets, n + 1, sizeof *offsets);
+		offsets[n] = names->len;
+		for (up = 1; src < eq; src++) {
+			(void)buf_addc(names, *src == '_' ? '-' : up ?
+			    *src : (char)tolower((unsigned char)*src));
+			up = *src == '_';
+		}
+		(void)buf_addc(names, '\0');
+		w->headers[n].value = eq + 1;
+		n++;
+	}
+	/* names->data is stable now: point into it. */
+	for (i = 0; i < n; i++) {
+		off = offsets[i];
+		w->headers[i].name = names->data + off;
+	}
+	free(offsets);
+	return n;
+}
+
+/* Read the body into w->body; 0, 413 or 400. */
+static int
+fcgi_read_body(struct fcgi_worker *w, FCGX_Request *r, size_t max)
+{
+	const char *cl = FCGX_GetParam("CONTENT_LENGTH", r->envp);
+	char chunk[16384];
+	unsigned long long want = 0;
+	char *end;
+	int n;
+
+	buf_reset(&w->body);
+	w->body.max = max;
+	if (cl != NULL && *cl != '\0') {
+		errno = 0;
+		want = strtoull(cl, &end, 10);
+		if (*end != '\0' || errno != 0)
+			return 400;
+		if (want > max)
+			return 413;
+		if (want > 0 && buf_reserve(&w->body, (size_t)want) == -1)
+			return 413;
+	}
+	for (;;) {
+		n = FCGX_GetStr(chunk, sizeof chunk, r->in);
+		if (n <= 0)
+			break;
+		if (buf_add(&w->body, chunk, (size_t)n) == -1)
+			return 413;
+	}
+	if (FCGX_GetError(r->in) != 0)
+		return 400;
+	if (cl != NULL && *cl != '\0' && w->body.len != want)
+		return 400;	/* the client went away mid-body */
+	return 0;
+}
+
+static void
+fcgi_cors(FCGX_Request *r, const struct conf_stream *st)
+{
+	if (st->cors_origin != NULL)
+		FCGX_FPrintF(r->out, "Access-Control-Allow-Origin: %s\r\n"
+		    "Vary: Origin\r\n", st->cors_origin);
+}
+
+static void
+fcgi_respond(FCGX_Request *r, const struct conf_stream *st, const char *id,
+    int head)
+{
+	switch (st->response) {
+	case CONF_RESP_EMPTY:
+		fcgi_status(r, 204, "No Content");
+		fcgi_cors(r, st);
+		FCGX_PutS("\r\n", r->out);
+		return;
+	case CONF_RESP_PIXEL:
+		fcgi_status(r, 200, "OK");
+		fcgi_cors(r, st);
+		FCGX_FPrintF(r->out, "Content-Type: image/gif\r\n"
+		    "Content-Length: %zu\r\n"
+		    "Cache-Control: no-cache, no-store, must-revalidate\r\n"
+		    "Pragma: no-cache\r\nExpires: 0\r\n\r\n",
+		    sizeof fcgi_pixel);
+		if (!head)
+			FCGX_PutStr((const char *)fcgi_pixel,
+			    (int)sizeof fcgi_pixel, r->out);
+		return;
+	case CONF_RESP_FILE:
+		fcgi_status(r, 200, "OK");
+		fcgi_cors(r, st);
+		FCGX_FPrintF(r->out, "Content-Type: %s\r\n"
+		    "Content-Length: %zu\r\n\r\n", st->response_content_type,
+		    st->response_len);
+		if (!head)
+			FCGX_PutStr(st->response_body, (int)st->response_len,
+			    r->out);
+		return;
+	case CONF_RESP_JSON:
+		fcgi_status(r, 200, "OK");
+		fcgi_cors(r, st);
+		FCGX_FPrintF(r->out, "Content-Type: application/json\r\n"
+		    "Cache-Control: no-store\r\n\r\n");
+		if (!head)
+			FCGX_FPrintF(r->out, "{\"hit_id\":\"%s\"}\n", id);
+		return;
+	}
+}
+
+/* <mount>/-/health: spool writable, free space, backlog, last upload. */
+static void
+fcgi_health(FCGX_Request *r)
+{
+	struct buf b;
+	struct spool_entry *v;
+	size_t i, n, files = 0;
+	time_t now = time(NULL), oldest = 0;
+	uint64_t avail = 0;
+	int ok, writable;
+	char *path, *last = NULL;
+	FILE *fp;
+	char line[1024];
+
+	writable = access(fcgi_conf->spool_dir, W_OK) == 0;
+	ok = spool_space_ok(fcgi_conf, fcgi_conf->spool_dir, &avail) &&
+	    writable;
+	for (i = 0; i < fcgi_nstreams; i++) {
+		if (spool_list(fcgi_streams[i].dir, SPOOL_NEW, &v, &n) == -1)
+			continue;
+		files += n;
+		if (n > 0 && (oldest == 0 || v[0].mtime < oldest))
+			oldest = v[0].mtime;
+		spool_entries_free(v, n);
+	}
+	path = xasprintf("%s/.last-upload", fcgi_conf->spool_dir);
+	if ((fp = fopen(path, "r")) != NULL) {
+		if (fgets(line, sizeof line, fp) != NULL) {
+			line[strcspn(line, "\n")] = '\0';
+			last = xstrdup(line);
+		}
+		fclose(fp);
+	}
+	free(path);
+	buf_init(&b, 0);
+	(void)buf_addf(&b, "{\"status\":\"%s\",\"spool_writable\":%s,"
+	    "\"free_bytes\":%" PRIu64 ",\"min_free_space\":%" PRIu64 ","
+	    "\"backlog_files\":%zu,\"backlog_oldest_age\":%lld,"
+	    "\"last_upload\":", ok ? "ok" : "fail", writable ? "true" : "false",
+	    avail, fcgi_conf->min_free_space, files,
+	    oldest ? (long long)(now - oldest) : 0LL);
+	if (last != NULL && last[0] == '{')
+		(void)buf_adds(&b, last);
+	else
+		(void)buf_adds(&b, "null");
+	(void)buf_adds(&b, "}\n");
+	fcgi_status(r, ok ? 200 : 503, ok ? "OK" : "Service Unavailable");
+	FCGX_FPrintF(r->out, "Content-Type: application/json\r\n"
+	    "Cache-Control: no-store\r\n\r\n");
+	FCGX_PutStr(b.data, (int)b.len, r->out);
+	buf_release(&b);
+	free(last);
+}
+
+static void
+fcgi_handle(struct fcgi_worker *w, FCGX_Request *r)
+{
+	const char *method = FCGX_GetParam("REQUEST_METHOD", r->envp);
+	const char *uri = FCGX_GetParam("REQUEST_URI", r->envp);
+	const char *query = FCGX_GetParam("QUERY_STRING", r->envp);
+	const char *ctype = FCGX_GetParam("CONTENT_TYPE", r->envp);
+	const char *cenc = FCGX_GetParam("HTTP_CONTENT_ENCODING", r->envp);
+	struct fcgi_stream *fs;
+	struct conf_stream *st;
+	struct hit h;
+	struct buf hnames;
+	const char *path_end, *seg, *payload;
+	size_t plen, seglen, i;
+	char allow[64];
+	unsigned bit;
+	int head, rc, want_sig;
+	json_t *params = NULL;
+
+	if (method == NULL)
+		method = "GET";
+	if (uri == NULL)
+		uri = FCGX_GetParam("SCRIPT_NAME", r->envp);
+	if (uri == NULL)
+		uri = "/";
+	path_end = strchr(uri, '?');
+	if (path_end == NULL)
+		path_end = uri + strlen(uri);
+	seglen = 0;
+	for (seg = path_end; seg > uri && seg[-1] != '/'; seg--)
+		seglen++;
+	if (seglen == 6 && strncmp(seg, "health", 6) == 0 && seg - uri >= 3 &&
+	    strncmp(seg - 3, "/-/", 3) == 0) {
+		fcgi_health(r);
+		return;
+	}
+	if ((fs = fcgi_lookup(seg, seglen)) == NULL) {
+		fcgi_error(r, NULL, 404, "Not Found", NULL);
+		return;
+	}
+	st = fs->st;
+	bit = fcgi_method_bit(method);
+	head = bit == CONF_M_HEAD;
+	if (bit == CONF_M_OPTIONS && st->cors_origin != NULL) {
+		fcgi_allow(st, allow, sizeof allow);
+		fcgi_status(r, 204, "No Content");
+		FCGX_FPrintF(r->out, "Access-Control-Allow-Origin: %s\r\n"
+		    "Access-Control-Allow-Methods: %s\r\n"
+		    "Access-Control-Allow-Headers: Content-Type, "
+		    "Content-Encoding, Authorization\r\n"
+		    "Access-Control-Max-Age: 86400\r\nVary: Origin\r\n\r\n",
+		    st->cors_origin, allow);
+		return;
+	}
+	if (bit == 0 || !(st->methods & bit)) {
+		char hdr[96];
+
+		fcgi_allow(st, allow, sizeof allow);
+		snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
+		fcgi_error(r, st, 405, "Method Not Allowed", hdr);
+		return;
+	}
+	if (st->token != NULL && !sig_token_ok(st,
+	    FCGX_GetParam("HTTP_AUTHORIZATION", r->envp), query)) {
+		fcgi_error(r, st, 401, "Unauthorized",
+		    "WWW-Authenticate: Bearer realm=\"hookspool\"\r\n");
+		return;
+	}
+	if ((rc = fcgi_read_body(w, r, st->max_body)) != 0) {
+		fcgi_error(r, st, rc, rc == 413 ? "Payload Too Large" :
+		    "Bad Request", NULL);
+		return;
+	}
+	payload = w->body.data != NULL ? w->body.data : "";
+	plen = w->body.len;
+	if (cenc != NULL && (strcasecmp(cenc, "gzip") == 0 ||
+	    strcasecmp(cenc, "x-gzip") == 0 || strcasecmp(cenc, "deflate") == 0)
+	    && plen > 0) {
+		buf_reset(&w->inflated);
+		rc = gunzip_capped(payload, plen, st->max_body, &w->inflated);
+		if (rc == -2) {
+			fcgi_error(r, st, 413, "Payload Too Large", NULL);
+			return;
+		}
+		if (rc != 0) {
+			fcgi_error(r, st, 400, "Bad Request", NULL);
+			return;
+		}
+		payload = w->inflated.data != NULL ? w->inflated.data : "";
+		plen = w->inflated.len;
+	}
+	memset(&h, 0, sizeof h);
+	h.signature_valid = -1;
+	want_sig = st->signature != CONF_SIG_NONE;
+	if (want_sig) {
+		h.signature_valid = sig_verify(st, payload, plen, fcgi_header,
+		    r, time(NULL));
+		if (!h.signature_valid &&
+		    st->signature_policy == CONF_SIGPOL_REJECT) {
+			fcgi_error(r, st, 401, "Unauthorized", NULL);
+			return;
+		}
+	}
+	if (!fcgi_space()) {
+		fcgi_error(r, st, 503, "Service Unavailable",
+		    "Retry-After: 60\r\n");
+		return;
+	}
+	/* GET and HEAD carry their hit in the query string. */
+	if (bit == CONF_M_GET || bit == CONF_M_HEAD) {
+		payload = query != NULL ? query : "";
+		plen = strlen(payload);
+	}
+	hit_new_id(h.hit_id);
+	h.received_at = hit_now_ms();
+	h.utc_offset = st->utc_offset;
+	h.payload = payload;
+	h.payload_len = plen;
+	h.method = method;
+	h.content_type = ctype;
+	h.query = query;
+	h.remote_addr = FCGX_GetParam("REMOTE_ADDR", r->envp);
+	h.user_agent = FCGX_GetParam("HTTP_USER_AGENT", r->envp);
+	buf_init(&hnames, 0);
+	for (i = 0; i < st->ncolumns; i++) {
+		if (st->columns[i] == HIT_COL_HEADERS)
+			h.nheaders = fcgi_collect_headers(w, r, &hnames);
+		else if (st->columns[i] == HIT_COL_PARAMS)
+			params = form_params(ctype, bit == CONF_M_GET ||
+			    bit == CONF_M_HEAD ? "" : payload,
+			    bit == CONF_M_GET || bit == CONF_M_HEAD ? 0 : plen,
+			    query);
+	}
+	h.headers = w->headers;
+	h.params = params;
+	buf_reset(&w->line);
+	rc = hit_encode(st, &h, &w->line);
+	json_decref(params);
+	buf_release(&hnames);
+	if (rc == -1) {
+		fcgi_error(r, st, 413, "Payload Too Large", NULL);
+		return;
+	}
+	if (spool_write(fs->writer, w->line.data, w->line.len) == -1) {
+		fcgi_error(r, st, 503, "Service Unavailable",
+		    "Retry-After: 30\r\n");
+		return;
+	}
+	fcgi_respond(r, st, h.hit_id, head);
+}
+
+static void
+fcgi_wake(int sig)
+{
+	(void)sig;
+}
+
+static void *
+fcgi_worker_main(void *arg)
+{
+	struct fcgi_worker *w = arg;
+	FCGX_Request r;
+	sigset_t set;
+
+	/* Only the wake-up signal interrupts a worker's accept(). */
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR2);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	if (FCGX_InitRequest(&r, fcgi_listen, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+		log_warnx("fcgi: worker %d: cannot init request", w->id);
+		return NULL;
+	}
+	while (!fcgi_stopping) {
+		if (FCGX_Accept_r(&r) < 0) {
+			if (fcgi_stopping)
+				break;
+			if (errno == EINTR || errno == 0)
+				continue;
+			log_warn("fcgi: worker %d: accept", w->id);
+			/* The listening socket is gone: nothing to serve. */
+			if (errno == EBADF || errno == ENOTSOCK ||
+			    errno == EINVAL) {
+				fcgi_stopping = 1;
+				break;
+			}
+			sleep(1);
+			continue;
+		}
+		fcgi_handle(w, &r);
+		FCGX_Finish_r(&r);
+		/* Keep a worker's buffers from holding a huge body forever. */
+		if (w->body.cap > 4 * 1024 * 1024) {
+			buf_release(&w->body);
+			buf_release(&w->inflated);
+			buf_release(&w->line);
+		}
+	}
+	FCGX_Free(&r, 1);
+	return NULL;
+}
+
+static int
+fcgi_open_socket(const char *spec)
+{
+	int fd;
+
+	if (strncmp(spec, "unix:", 5) == 0) {
+		(void)unlink(spec + 5);
+		fd = FCGX_OpenSocket(spec + 5, 128);
+	} else
+		fd = FCGX_OpenSocket(spec, 128);
+	return fd;
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *conf_path = conf_default_path(), *sock = NULL;
+	struct fcgi_worker *workers;
+	struct sigaction sa;
+	sigset_t set;
+	struct timespec tick = { 1, 0 };
+	int ch, foreground = 0, verbose = 0, sig, running;
+	size_t i;
+	unsigned long n;
+	struct stat sb;
+	time_t now;
+
+	while ((ch = getopt(argc, argv, "c:ds:v")) != -1) {
+		switch (ch) {
+		case 'c':
+			conf_path = optarg;
+			break;
+		case 'd':
+			foreground = 1;
+			break;
+		case 's':
+			sock = optarg;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	/* The web server keeps stderr; syslog keeps the record as well. */
+	log_init("hookspool-fcgi", foreground ? 1 : 2);
+	log_set_verbose(verbose);
+	if ((fcgi_conf = conf_load(conf_path, 1)) == NULL)
+		fatalx(EX_CONFIG, "%s: configuration error", conf_path);
+	if (fcgi_conf->nstreams == 0)
+		fatalx(EX_CONFIG, "%s: no [stream NAME] section", conf_path);
+	fcgi_nstreams = fcgi_conf->nstreams;
+	fcgi_streams = xcalloc(fcgi_nstreams, sizeof *fcgi_streams);
+	for (i = 0; i < fcgi_nstreams; i++) {
+		fcgi_streams[i].st = &fcgi_conf->streams[i];
+		fcgi_streams[i].dir = spool_stream_dir(fcgi_conf,
+		    fcgi_streams[i].st);
+		fcgi_streams[i].writer = spool_writer_new(fcgi_conf,
+		    fcgi_streams[i].dir);
+		if (fcgi_streams[i].writer == NULL)
+			fatalx(EX_CANTCREAT, "cannot use spool '%s'",
+			    fcgi_streams[i].dir);
+	}
+	if (FCGX_Init() != 0)
+		fatalx(EX_SOFTWARE, "FCGX_Init failed");
+	if (sock != NULL) {
+		if ((fcgi_listen = fcgi_open_socket(sock)) < 0)
+			fatalx(EX_UNAVAILABLE, "cannot listen on '%s'", sock);
+	} else if (fstat(0, &sb) == -1 || !S_ISSOCK(sb.st_mode))
+		fatalx(EX_USAGE, "standard input is not a FastCGI socket: "
+		    "run under a web server or spawn-fcgi, or use -s");
+
+	/* Block everything in all threads; workers unblock SIGUSR2 only. */
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = fcgi_wake;	/* no SA_RESTART: accept() returns */
+	sigaction(SIGUSR2, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGUSR1);
+	sigaddset(&set, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+
+	n = fcgi_conf->threads;
+	workers = xcalloc(n, sizeof *workers);
+	for (i = 0; i < n; i++) {
+		workers[i].id = (int)i;
+		buf_init(&workers[i].body, 0);
+		buf_init(&workers[i].inflated, 0);
+		buf_init(&workers[i].line, 0);
+		if (pthread_create(&workers[i].thread, NULL, fcgi_worker_main,
+		    &workers[i]) != 0)
+			fatalx(EX_OSERR, "cannot start worker threads");
+	}
+	log_info("fcgi: %lu workers, %zu streams, sync=%s", n, fcgi_nstreams,
+	    fcgi_conf->sync == CONF_SYNC_ALWAYS ? "always" :
+	    fcgi_conf->sync == CONF_SYNC_BATCH ? "batch" : "none");
+
+	sigdelset(&set, SIGUSR2);
+	while (!fcgi_stopping) {
+		sig = sigtimedwait(&set, NULL, &tick);
+		now = time(NULL);
+		if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP)
+			fcgi_stopping = 1;
+		for (i = 0; i < fcgi_nstreams; i++) {
+			if (sig == SIGUSR1)
+				(void)spool_writer_seal(fcgi_streams[i].writer);
+			else
+				(void)spool_writer_tick(fcgi_streams[i].writer,
+				    now);
+		}
+	}
+	/* Wake the workers out of accept(); in-flight requests finish. */
+	log_info("fcgi: stopping");
+	FCGX_ShutdownPending();
+	do {
+		running = 0;
+		for (i = 0; i < n; i++)
+			if (pthread_kill(workers[i].thread, 0) == 0 &&
+			    pthread_tryjoin_np(workers[i].thread, NULL) != 0) {
+				pthread_kill(workers[i].thread, SIGUSR2);
+				running++;
+			}
+		if (running)
+			nanosleep(&(struct timespec){ 0, 50 * 1000 * 1000 },
+			    NULL);
+	} while (running);
+	for (i = 0; i < fcgi_nstreams; i++) {
+		spool_writer_free(fcgi_streams[i].writer);
+		free(fcgi_streams[i].dir);
+	}
+	for (i = 0; i < n; i++) {
+		buf_release(&workers[i].body);
+		buf_release(&workers[i].inflated);
+		buf_release(&workers[i].line);
+		free(workers[i].headers);
+	}
+	free(workers);
+	free(fcgi_streams);
+	conf_free(fcgi_conf);
+	return EX_OK;
+}

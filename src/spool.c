@@ -1,0 +1,1354 @@
+/*
+ * spool: the on-disk protocol (see spool.h for the layout and contract).
+ *
+ * Durability: a batch is created, flock'ed and its directory synced before
+ * its first hit is acknowledged; with sync=always each acknowledged line has
+ * been fdatasync'ed, and concurrent writers share one fdatasync (group
+ * commit).  Sealing syncs the file, renames it into new/ and syncs new/.
+ * A failed or short write is cut off again with ftruncate, so a batch never
+ * holds half a line except after a crash, and then only at its end.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <openssl/evp.h>
+
+#include "buf.h"
+#include "log.h"
+#include "spool.h"
+#include "xmalloc.h"
+
+const char *const spool_state_names[SPOOL_NSTATES] = {
+	"tmp", "new", "active", "done", "failed", "hold", "corrupt"
+};
+
+/* A writer's file younger than this may not be locked yet: not orphaned. */
+#define SPOOL_ORPHAN_GRACE 10
+/* The longest line validation accepts (a 1M body escapes to <= 6M). */
+#define SPOOL_MAX_LINE (64UL * 1024 * 1024)
+
+int
+spool_state_lookup(const char *name)
+{
+	int i;
+
+	for (i = 0; i < SPOOL_NSTATES; i++)
+		if (strcmp(spool_state_names[i], name) == 0)
+			return i;
+	return -1;
+}
+
+char *
+spool_stream_dir(const struct conf *c, const struct conf_stream *st)
+{
+	return xasprintf("%s/%s", c->spool_dir, st->name);
+}
+
+char *
+spool_path(const char *dir, enum spool_state s, const char *name)
+{
+	if (name == NULL)
+		return xasprintf("%s/%s", dir, spool_state_names[s]);
+	return xasprintf("%s/%s/%s", dir, spool_state_names[s], name);
+}
+
+static int
+spool_mkdir(const char *path)
+{
+	if (mkdir(path, 0750) == -1 && errno != EEXIST) {
+		log_warn("spool: cannot create '%s'", path);
+		return -1;
+	}
+	return 0;
+}
+
+/* Create the stream folder and its state folders (parents too). */
+int
+spool_prepare(const char *dir)
+{
+	char *p, *slash;
+	int i, rc = 0;
+
+	p = xstrdup(dir);
+	for (slash = strchr(p + 1, '/'); slash != NULL;
+	    slash = strchr(slash + 1, '/')) {
+		*slash = '\0';
+		if (mkdir(p, 0755) == -1 && errno != EEXIST) {
+			log_warn("spool: cannot create '%s'", p);
+			rc = -1;
+		}
+		*slash = '/';
+	}
+	if (rc == 0 && spool_mkdir(p) == -1)
+		rc = -1;
+	free(p);
+	for (i = 0; i < SPOOL_NSTATES && rc == 0; i++) {
+		p = spool_path(dir, i, NULL);
+		rc = spool_mkdir(p);
+		free(p);
+	}
+	return rc;
+}
+
+static int
+spool_sync_dir(const char *path)
+{
+	int fd, rc = 0;
+
+	if ((fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) == -1) {
+		log_warn("spool: cannot open '%s'", path);
+		return -1;
+	}
+	if (fsync(fd) == -1) {
+		log_warn("spool: cannot sync '%s'", path);
+		rc = -1;
+	}
+	close(fd);
+	return rc;
+}
+
+static int
+spool_sync_state(const char *dir, enum spool_state s)
+{
+	char *p = spool_path(dir, s, NULL);
+	int rc = spool_sync_dir(p);
+
+	free(p);
+	return rc;
+}
+
+static int
+spool_datasync(int fd)
+{
+#ifdef HAVE_FDATASYNC
+	return fdatasync(fd);
+#else
+	return fsync(fd);
+#endif
+}
+
+static pthread_mutex_t spool_name_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void
+spool_host(char *out, size_t len)
+{
+	char host[256];
+	size_t i;
+
+	if (gethostname(host, sizeof host) == -1 || host[0] == '\0')
+		snprintf(host, sizeof host, "localhost");
+	host[sizeof host - 1] = '\0';
+	for (i = 0; host[i] != '\0' && i + 1 < len; i++)
+		out[i] = isalnum((unsigned char)host[i]) ? host[i] : '-';
+	out[i] = '\0';
+}
+
+/* <sec>.<usec>.<host>.<pid>.<seq>.ndjson: unique without locks, by time. */
+void
+spool_new_name(char *out, size_t len)
+{
+	static unsigned long seq;
+	unsigned long n;
+	struct timeval tv;
+	char host[64];
+
+	pthread_mutex_lock(&spool_name_lock);
+	n = seq++;
+	pthread_mutex_unlock(&spool_name_lock);
+	gettimeofday(&tv, NULL);
+	spool_host(host, sizeof host);
+	snprintf(out, len, "%lld.%06ld.%s.%ld.%lu.ndjson",
+	    (long long)tv.tv_sec, (long)tv.tv_usec, host, (long)getpid(), n);
+}
+
+/* Names the tools accept: plain, no '/', not hidden. */
+int
+spool_valid_name(const char *name)
+{
+	return name[0] != '\0' && name[0] != '.' && strchr(name, '/') == NULL &&
+	    strlen(name) < NAME_MAX;
+}
+
+/* ---- the writer ------------------------------------------------------ */
+
+struct spool_writer {
+	pthread_mutex_t	 lock;
+	pthread_cond_t	 cv;
+	const struct conf *conf;
+	char		*dir;
+	char		*tmpdir;
+	int		 fd;		/* -1: no open batch */
+	char		 name[NAME_MAX];
+	uint64_t	 size;		/* bytes of whole lines */
+	unsigned long	 hits;
+	time_t		 opened;
+	uint64_t	 gen;		/* batch generation */
+	uint64_t	 synced;	/* durable bytes of this generation */
+	int		 syncing;	/* a thread is in fdatasync */
+	uint64_t	 failed_gen;	/* a generation that lost its data */
+	time_t		 last_warn;	/* a full disk must not flood the log */
+	unsigned long	 unlogged;
+};
+
+struct spool_writer *
+spool_writer_new(const struct conf *c, const char *dir)
+{
+	struct spool_writer *w;
+
+	if (spool_prepare(dir) == -1)
+		return NULL;
+	w = xcalloc(1, sizeof *w);
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cv, NULL);
+	w->conf = c;
+	w->dir = xstrdup(dir);
+	w->tmpdir = spool_path(dir, SPOOL_TMP, NULL);
+	w->fd = -1;
+	w->gen = 1;
+	w->failed_gen = 0;
+	return w;
+}
+
+/* Called with the lock held. */
+static int
+spool_writer_open(struct spool_writer *w)
+{
+	char *path;
+	int fd;
+
+	spool_new_name(w->name, sizeof w->name);
+	path = spool_path(w->dir, SPOOL_TMP, w->name);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC,
+	    0640);
+	if (fd == -1) {
+		log_warn("spool: cannot create '%s'", path);
+		free(path);
+		return -1;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		log_warn("spool: cannot lock '%s'", path);
+		goto fail;
+	}
+	/* The name must survive a crash before the first hit is answered. */
+	if (w->conf->sync != CONF_SYNC_NONE && spool_sync_dir(w->tmpdir) == -1)
+		goto fail;
+	free(path);
+	w->fd = fd;
+	w->size = 0;
+	w->hits = 0;
+	w->synced = 0;
+	w->opened = time(NULL);
+	return 0;
+fail:
+	close(fd);
+	(void)unlink(path);
+	free(path);
+	return -1;
+}
+
+/*
+ * Seal the open batch, with the lock held: sync, rename into new/, sync
+ * new/.  An empty batch is removed.  On failure the file stays in tmp/
+ * unlocked, where repair or the uploader seals it later, and the
+ * generation is marked failed so waiting writers answer 503.
+ */
+static int
+spool_writer_seal_locked(struct spool_writer *w)
+{
+	char *from = NULL, *to = NULL;
+	int rc = -1;
+
+	while (w->syncing)
+		pthread_cond_wait(&w->cv, &w->lock);
+	if (w->fd == -1)
+		return 0;
+	from = spool_path(w->dir, SPOOL_TMP, w->name);
+	if (w->hits == 0) {
+		(void)unlink(from);
+		rc = 0;
+		goto out;
+	}
+	to = spool_path(w->dir, SPOOL_NEW, w->name);
+	if (w->conf->sync != CONF_SYNC_NONE && spool_datasync(w->fd) == -1) {
+		log_warn("spool: cannot sync '%s'", from);
+		goto out;
+	}
+	if (rename(from, to) == -1) {
+		log_warn("spool: cannot rename '%s' to '%s'", from, to);
+		goto out;
+	}
+	if (w->conf->sync != CONF_SYNC_NONE &&
+	    spool_sync_state(w->dir, SPOOL_NEW) == -1)
+		goto out;
+	log_debug("spool: sealed '%s' (%lu hits, %" PRIu64 " bytes)", to,
+	    w->hits, w->size);
+	rc = 0;
+out:
+	if (rc == -1)
+		w->failed_gen = w->gen;
+	close(w->fd);
+	w->fd = -1;
+	w->gen++;
+	pthread_cond_broadcast(&w->cv);
+	free(from);
+	free(to);
+	return rc;
+}
+
+/* Write all of p, or cut the batch back to its last whole line. */
+static int
+spool_write_all(struct spool_writer *w, const char *p, size_t len)
+{
+	size_t done = 0;
+	ssize_t n;
+	int saved;
+
+	while (done < len) {
+		n = write(w->fd, p + done, len - done);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			saved = n == 0 ? ENOSPC : errno;
+			if (time(NULL) - w->last_warn >= 10) {
+				log_warnx("spool: cannot write to '%s/tmp/%s': "
+				    "%s (%lu more failures not logged)", w->dir,
+				    w->name, strerror(saved), w->unlogged);
+				w->last_warn = time(NULL);
+				w->unlogged = 0;
+			} else
+				w->unlogged++;
+			if (done > 0 && ftruncate(w->fd, (off_t)w->size) == -1) {
+				/* The torn line must not get company. */
+				log_warn("spool: cannot truncate '%s'", w->name);
+				(void)spool_writer_seal_locked(w);
+			}
+			errno = saved;
+			return -1;
+		}
+		done += (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * Append one whole line.  Returns 0 once the line is as durable as the
+ * sync policy asks, -1 (errno set) when it is not: the caller answers 503.
+ */
+int
+spool_write(struct spool_writer *w, const char *line, size_t len)
+{
+	const struct conf *c = w->conf;
+	uint64_t my_gen, my_end, target;
+	int fd, rc = 0, saved;
+
+	pthread_mutex_lock(&w->lock);
+	if (w->fd == -1 && spool_writer_open(w) == -1) {
+		rc = -1;
+		goto out;
+	}
+	if (spool_write_all(w, line, len) == -1) {
+		rc = -1;
+		goto out;
+	}
+	w->size += len;
+	w->hits++;
+	my_gen = w->gen;
+	my_end = w->size;
+	if (c->sync == CONF_SYNC_ALWAYS) {
+		/* Group commit: one thread syncs for everyone written so far. */
+		while (w->gen == my_gen && w->synced < my_end) {
+			if (w->syncing) {
+				pthread_cond_wait(&w->cv, &w->lock);
+				continue;
+			}
+			w->syncing = 1;
+			target = w->size;
+			fd = w->fd;
+			pthread_mutex_unlock(&w->lock);
+			rc = spool_datasync(fd);
+			saved = errno;
+			pthread_mutex_lock(&w->lock);
+			w->syncing = 0;
+			if (rc == 0 && w->synced < target)
+				w->synced = target;
+			pthread_cond_broadcast(&w->cv);
+			if (rc == -1) {
+				log_warnx("spool: cannot sync '%s/tmp/%s': %s",
+				    w->dir, w->name, strerror(saved));
+				/* Unknown state after a failed sync: start over. */
+				(void)spool_writer_seal_locked(w);
+				w->failed_gen = my_gen;
+				errno = saved;
+				goto out;
+			}
+		}
+		if (w->failed_gen == my_gen) {
+			rc = -1;
+			errno = EIO;
+			goto out;
+		}
+	}
+	if (w->fd != -1 && w->gen == my_gen &&
+	    (w->size >= c->batch_max_bytes || w->hits >= c->batch_max_hits))
+		if (spool_writer_seal_locked(w) == -1 &&
+		    c->sync != CONF_SYNC_ALWAYS) {
+			/* Not yet durable under sync=batch: say so. */
+			rc = -1;
+			errno = EIO;
+		}
+out:
+	pthread_mutex_unlock(&w->lock);
+	return rc;
+}
+
+/* Seal the open batch when it has reached batch_max_age. */
+int
+spool_writer_tick(struct spool_writer *w, time_t now)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&w->lock);
+	if (w->fd != -1 && now - w->opened >= w->conf->batch_max_age)
+		rc = spool_writer_seal_locked(w);
+	pthread_mutex_unlock(&w->lock);
+	return rc;
+}
+
+int
+spool_writer_seal(struct spool_writer *w)
+{
+	int rc;
+
+	pthread_mutex_lock(&w->lock);
+	rc = spool_writer_seal_locked(w);
+	pthread_mutex_unlock(&w->lock);
+	return rc;
+}
+
+void
+spool_writer_free(struct spool_writer *w)
+{
+	if (w == NULL)
+		return;
+	(void)spool_writer_seal(w);
+	pthread_mutex_destroy(&w->lock);
+	pthread_cond_destroy(&w->cv);
+	free(w->dir);
+	free(w->tmpdir);
+	free(w);
+}
+
+/*
+ * Is there at least min_free_space on the spool's filesystem?  Returns 1 or
+ * 0; free bytes in *avail when not NULL.
+ */
+int
+spool_space_ok(const struct conf *c, const char *dir, uint64_t *avail)
+{
+	struct statvfs sv;
+	uint64_t free_bytes;
+
+	if (statvfs(dir, &sv) == -1) {
+		log_warn("spool: statvfs '%s'", dir);
+		return 0;
+	}
+	free_bytes = (uint64_t)sv.f_bavail * sv.f_frsize;
+	if (avail != NULL)
+		*avail = free_bytes;
+	if (sv.f_flag & ST_RDONLY)
+		return 0;
+	return free_bytes >= c->min_free_space;
+}
+
+/* ---- listing ----------------------------------------------------------- */
+
+static int
+spool_entry_cmp(const void *a, const void *b)
+{
+	return strcmp(((const struct spool_entry *)a)->name,
+	    ((const struct spool_entry *)b)->name);
+}
+
+/*
+ * The regular files (or, in active/, the job folders) of a state, sorted by
+ * name, hence by time.  Hidden and vanished files are skipped.
+ */
+int
+spool_list(const char *dir, enum spool_state s, struct spool_entry **out,
+    size_t *np)
+{
+	char *path;
+	DIR *d;
+	struct dirent *de;
+	struct stat sb;
+	struct spool_entry *v = NULL;
+	size_t n = 0, cap = 0;
+
+	path = spool_path(dir, s, NULL);
+	if ((d = opendir(path)) == NULL) {
+		if (errno == ENOENT) {
+			free(path);
+			*out = NULL;
+			*np = 0;
+			return 0;
+		}
+		log_warn("spool: cannot open '%s'", path);
+		free(path);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) ==
+		    -1)
+			continue;	/* vanished: someone moved it */
+		if (s == SPOOL_ACTIVE ? !S_ISDIR(sb.st_mode) :
+		    !S_ISREG(sb.st_mode))
+			continue;
+		if (n == cap) {
+			cap = cap ? cap * 2 : 64;
+			v = xreallocarray(v, cap, sizeof *v);
+		}
+		v[n].name = xstrdup(de->d_name);
+		v[n].size = (uint64_t)sb.st_size;
+		v[n].mtime = sb.st_mtime;
+		n++;
+	}
+	closedir(d);
+	free(path);
+	if (n > 1)
+		qsort(v, n, sizeof *v, spool_entry_cmp);
+	*out = v;
+	*np = n;
+	return 0;
+}
+
+void
+spool_entries_free(struct spool_entry *v, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(v[i].name);
+	free(v);
+}
+
+/* ---- admin moves --------------------------------------------------------- */
+
+/*
+ * Move one batch between states (hold, release, requeue).  Returns 0, -1
+ * on error, 1 when the batch is not there (moved or removed by someone).
+ * A failed batch's .err file goes with it when leaving failed/.
+ */
+int
+spool_move(const char *dir, const char *name, enum spool_state from,
+    enum spool_state to)
+{
+	char *src, *dst;
+	int rc = 0;
+
+	if (!spool_valid_name(name)) {
+		log_warnx("spool: invalid batch name '%s'", name);
+		return -1;
+	}
+	src = spool_path(dir, from, name);
+	dst = spool_path(dir, to, name);
+	if (rename(src, dst) == -1) {
+		if (errno == ENOENT)
+			rc = 1;
+		else {
+			log_warn("spool: cannot rename '%s' to '%s'", src, dst);
+			rc = -1;
+		}
+	} else {
+		(void)spool_sync_state(dir, to);
+		if (from == SPOOL_FAILED) {
+			free(src);
+			src = xasprintf("%s/failed/%s.err", dir, name);
+			(void)unlink(src);
+		}
+	}
+	free(src);
+	free(dst);
+	return rc;
+}
+
+/* Remove one batch (and its .err).  0, -1, or 1 when not there. */
+int
+spool_remove(const char *dir, enum spool_state s, const char *name)
+{
+	char *path;
+	int rc = 0;
+
+	if (!spool_valid_name(name)) {
+		log_warnx("spool: invalid batch name '%s'", name);
+		return -1;
+	}
+	path = spool_path(dir, s, name);
+	if (unlink(path) == -1) {
+		if (errno == ENOENT)
+			rc = 1;
+		else {
+			log_warn("spool: cannot remove '%s'", path);
+			rc = -1;
+		}
+	}
+	free(path);
+	if (rc == 0 && (s == SPOOL_FAILED || s == SPOOL_CORRUPT)) {
+		path = xasprintf("%s/%s/%s.err", dir, spool_state_names[s], name);
+		(void)unlink(path);
+		free(path);
+	}
+	return rc;
+}
+
+/*
+ * Seal tmp/ batches whose writer is gone: nobody holds their lock and they
+ * are older than the grace period.  Empty ones are removed.  The torn last
+ * line, if any, is dealt with by validation when the batch is claimed.
+ */
+int
+spool_seal_orphans(const char *dir, time_t now, unsigned *sealed)
+{
+	struct spool_entry *v;
+	size_t n, i;
+	char *from, *to;
+	int fd, rc = 0;
+	struct stat sb;
+
+	*sealed = 0;
+	if (spool_list(dir, SPOOL_TMP, &v, &n) == -1)
+		return -1;
+	for (i = 0; i < n; i++) {
+		from = spool_path(dir, SPOOL_TMP, v[i].name);
+		to = spool_path(dir, SPOOL_NEW, v[i].name);
+		if ((fd = open(from, O_RDWR | O_CLOEXEC)) == -1)
+			goto next;	/* vanished */
+		if (flock(fd, LOCK_EX | LOCK_NB) == -1)
+			goto next;	/* its writer is alive */
+		if (fstat(fd, &sb) == -1 ||
+		    now - sb.st_ctime < SPOOL_ORPHAN_GRACE)
+			goto next;
+		if (sb.st_size == 0) {
+			(void)unlink(from);
+			goto next;
+		}
+		if (spool_datasync(fd) == -1) {
+			log_warn("spool: cannot sync '%s'", from);
+			rc = -1;
+			goto next;
+		}
+		if (rename(from, to) == -1) {
+			if (errno != ENOENT) {
+				log_warn("spool: cannot rename '%s' to '%s'",
+				    from, to);
+				rc = -1;
+			}
+			goto next;
+		}
+		log_info("spool: sealed orphaned batch '%s'", to);
+		(*sealed)++;
+next:
+		if (fd != -1)
+			close(fd);
+		fd = -1;
+		free(from);
+		free(to);
+	}
+	if (*sealed > 0)
+		(void)spool_sync_state(dir, SPOOL_NEW);
+	spool_entries_free(v, n);
+	return rc;
+}
+
+/* Is this line (without its '\n') a hit record? */
+static const char *
+spool_check_line(const char *p, size_t len)
+{
+	json_t *j, *id;
+	json_error_t err;
+	const char *why = NULL;
+
+	if (len == 0)
+		return "empty line";
+	j = json_loadb(p, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
+	if (j == NULL)
+		return "not valid JSON";
+	if (!json_is_object(j))
+		why = "not a JSON object";
+	else if ((id = json_object_get(j, "hit_id")) == NULL ||
+	    !json_is_string(id) || json_string_length(id) == 0)
+		why = "no hit_id";
+	json_decref(j);
+	return why;
+}
+
+static int
+spool_write_file(const char *path, const char *data, size_t len)
+{
+	int fd;
+	size_t done = 0;
+	ssize_t n;
+
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd == -1) {
+		log_warn("spool: cannot create '%s'", path);
+		return -1;
+	}
+	while (done < len) {
+		n = write(fd, data + done, len - done);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			log_warn("spool: cannot write '%s'", path);
+			goto fail;
+		}
+		done += (size_t)n;
+	}
+	if (spool_datasync(fd) == -1) {
+		log_warn("spool: cannot sync '%s'", path);
+		goto fail;
+	}
+	close(fd);
+	return 0;
+fail:
+	close(fd);
+	(void)unlink(path);
+	return -1;
+}
+
+/*
+ * Validate every line of a batch.  Lines that are not hit records, and a
+ * last line without '\n' (a torn write never acknowledged), are cut out
+ * into corrupt/<name> with a corrupt/<name>.err saying which lines and why;
+ * the good lines replace the batch in one rename.  Returns 0 (the batch,
+ * perhaps cut, holds *good hits), 1 when nothing good was left (the batch
+ * was moved to corrupt/ whole), -1 on error, 2 when the batch vanished.
+ */
+int
+spool_validate(const char *dir, enum spool_state s, const char *name,
+    unsigned long *good, unsigned long *bad)
+{
+	char *path, *tmp = NULL, *cpath = NULL, *epath = NULL;
+	FILE *fp;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	unsigned long lineno = 0;
+	struct buf okb, badb, errb;
+	const char *why;
+	int rc = -1, torn;
+
+	*good = *bad = 0;
+	buf_init(&okb, 0);
+	buf_init(&badb, 0);
+	buf_init(&errb, 0);
+	path = spool_path(dir, s, name);
+	if ((fp = fopen(path, "r")) == NULL) {
+		rc = errno == ENOENT ? 2 : -1;
+		if (rc == -1)
+			log_warn("spool: cannot open '%s'", path);
+		free(path);
+		return rc;
+	}
+	while ((n = getline(&line, &cap, fp)) > 0) {
+		lineno++;
+		torn = line[n - 1] != '\n';
+		why = torn ? "torn last line (no newline): never acknowledged" :
+		    (size_t)n > SPOOL_MAX_LINE ? "line too long" :
+		    spool_check_line(line, (size_t)n - 1);
+		if (why == NULL) {
+			(*good)++;
+			if (buf_add(&okb, line, (size_t)n) == -1)
+				goto out;
+			continue;
+		}
+		(*bad)++;
+		if (buf_add(&badb, line, (size_t)n) == -1 ||
+		    (torn && buf_addc(&badb, '\n') == -1) ||
+		    buf_addf(&errb, "%s line %lu: %s\n", name, lineno, why) == -1)
+			goto out;
+	}
+	if (ferror(fp)) {
+		log_warn("spool: cannot read '%s'", path);
+		goto out;
+	}
+	if (*bad == 0) {
+		rc = 0;
+		goto out;
+	}
+	log_warnx("spool: '%s': %lu bad line%s moved to corrupt/", path, *bad,
+	    *bad == 1 ? "" : "s");
+	cpath = spool_path(dir, SPOOL_CORRUPT, name);
+	epath = xasprintf("%s.err", cpath);
+	if (spool_write_file(cpath, badb.data, badb.len) == -1 ||
+	    spool_write_file(epath, errb.data, errb.len) == -1)
+		goto out;
+	(void)spool_sync_state(dir, SPOOL_CORRUPT);
+	if (*good == 0) {
+		if (unlink(path) == -1 && errno != ENOENT) {
+			log_warn("spool: cannot remove '%s'", path);
+			goto out;
+		}
+		rc = 1;
+		goto out;
+	}
+	tmp = xasprintf("%s/%s/.%s.valid", dir, spool_state_names[s], name);
+	if (spool_write_file(tmp, okb.data, okb.len) == -1)
+		goto out;
+	if (rename(tmp, path) == -1) {
+		log_warn("spool: cannot rename '%s' to '%s'", tmp, path);
+		(void)unlink(tmp);
+		goto out;
+	}
+	(void)spool_sync_state(dir, s);
+	rc = 0;
+out:
+	fclose(fp);
+	free(line);
+	free(path);
+	free(tmp);
+	free(cpath);
+	free(epath);
+	buf_release(&okb);
+	buf_release(&badb);
+	buf_release(&errb);
+	return rc;
+}
+
+/* Number of '\n' in a file; 0, -1, or 1 when the file vanished. */
+int
+spool_count_lines(const char *path, unsigned long *lines)
+{
+	char chunk[65536];
+	ssize_t n, i;
+	int fd;
+
+	*lines = 0;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+		return errno == ENOENT ? 1 : -1;
+	while ((n = read(fd, chunk, sizeof chunk)) > 0)
+		for (i = 0; i < n; i++)
+			*lines += chunk[i] == '\n';
+	close(fd);
+	return n < 0 ? -1 : 0;
+}
+
+/* Remove loaded batches older than keep seconds. */
+int
+spool_expire_done(const char *dir, long keep, unsigned *removed)
+{
+	struct spool_entry *v;
+	size_t n, i;
+	time_t now = time(NULL);
+
+	*removed = 0;
+	if (spool_list(dir, SPOOL_DONE, &v, &n) == -1)
+		return -1;
+	for (i = 0; i < n; i++)
+		if (now - v[i].mtime >= keep &&
+		    spool_remove(dir, SPOOL_DONE, v[i].name) == 0)
+			(*removed)++;
+	spool_entries_free(v, n);
+	return 0;
+}
+
+/* ---- load jobs ------------------------------------------------------------ */
+
+/*
+ * The uploader's lock: flock on spool_dir/.lock.  Returns 0 with the fd,
+ * 1 when another run holds it, -1 on error.
+ */
+int
+spool_lock(const char *spool_dir, int *fdp)
+{
+	char *path = xasprintf("%s/.lock", spool_dir);
+	int fd;
+
+	(void)spool_prepare(spool_dir);
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	if (fd == -1) {
+		log_warn("spool: cannot open '%s'", path);
+		free(path);
+		return -1;
+	}
+	free(path);
+	if (flock(fd, LOCK_EX | LOCK_NB) == -1) {
+		close(fd);
+		return errno == EWOULDBLOCK ? 1 : -1;
+	}
+	*fdp = fd;
+	return 0;
+}
+
+void
+spool_unlock(int fd)
+{
+	if (fd != -1)
+		close(fd);
+}
+
+static void
+spool_id_part(struct buf *b, const char *s, size_t max)
+{
+	size_t i;
+
+	for (i = 0; s[i] != '\0' && i < max; i++)
+		(void)buf_addc(b, isalnum((unsigned char)s[i]) || s[i] == '-' ||
+		    s[i] == '_' ? s[i] : '-');
+}
+
+/*
+ * The job id of a set of batches: hookspool_<host>_<stream>_<digest>, the
+ * digest being SHA-256 over the names and sizes.  Only [A-Za-z0-9_-], so
+ * BigQuery accepts it; the host part keeps collectors from colliding.
+ */
+void
+spool_job_id(const char *host, const char *stream, const char *const *names,
+    const uint64_t *sizes, size_t n, char *out, size_t len)
+{
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx;
+	struct buf b;
+	char hbuf[64], num[32];
+	size_t i;
+
+	if (host == NULL) {
+		spool_host(hbuf, sizeof hbuf);
+		host = hbuf;
+	}
+	ctx = EVP_MD_CTX_new();
+	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
+		abort();	/* libcrypto without SHA-256: unusable */
+	for (i = 0; i < n; i++) {
+		snprintf(num, sizeof num, " %" PRIu64 "\n", sizes[i]);
+		EVP_DigestUpdate(ctx, names[i], strlen(names[i]));
+		EVP_DigestUpdate(ctx, num, strlen(num));
+	}
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	buf_init(&b, 0);
+	(void)buf_adds(&b, "hookspool_");
+	spool_id_part(&b, host, 40);
+	(void)buf_addc(&b, '_');
+	spool_id_part(&b, stream, 40);
+	(void)buf_addc(&b, '_');
+	for (i = 0; i < 16 && i < mdlen; i++)
+		(void)buf_addf(&b, "%02x", md[i]);
+	snprintf(out, len, "%s", buf_str(&b));
+	buf_release(&b);
+}
+
+void
+spool_job_attempt_id(const struct spool_job *j, char *out, size_t len)
+{
+	if (j->attempt == 0)
+		snprintf(out, len, "%s", j->id);
+	else
+		snprintf(out, len, "%s_a%u", j->id, j->attempt);
+}
+
+void
+spool_job_free(struct spool_job *j)
+{
+	size_t i;
+
+	for (i = 0; i < j->n; i++)
+		free(j->names[i]);
+	free(j->names);
+	free(j->sizes);
+	free(j->dir);
+	free(j->id);
+	memset(j, 0, sizeof *j);
+}
+
+/* Write the JOB file (tmp + sync + rename + sync dir). */
+int
+spool_job_save(struct spool_job *j)
+{
+	struct buf b;
+	char *path, *tmp;
+	size_t i;
+	int rc = -1;
+
+	buf_init(&b, 0);
+	(void)buf_addf(&b, "id %s\nattempt %u\n", j->id, j->attempt);
+	for (i = 0; i < j->n; i++)
+		(void)buf_addf(&b, "file %s %" PRIu64 "\n", j->names[i],
+		    j->sizes[i]);
+	path = xasprintf("%s/JOB", j->dir);
+	tmp = xasprintf("%s/.JOB.tmp", j->dir);
+	if (spool_write_file(tmp, b.data, b.len) == -1)
+		goto out;
+	if (rename(tmp, path) == -1) {
+		log_warn("spool: cannot rename '%s' to '%s'", tmp, path);
+		goto out;
+	}
+	if (spool_sync_dir(j->dir) == -1)
+		goto out;
+	j->not_before = 0;
+	rc = 0;
+out:
+	buf_release(&b);
+	free(path);
+	free(tmp);
+	return rc;
+}
+
+/* Keep the job until t: the JOB file's mtime is its next attempt time. */
+int
+spool_job_defer(struct spool_job *j, time_t t)
+{
+	struct timespec ts[2];
+	char *path = xasprintf("%s/JOB", j->dir);
+	int rc = 0;
+
+	ts[0].tv_sec = ts[1].tv_sec = t;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	if (utimensat(AT_FDCWD, path, ts, 0) == -1) {
+		log_warn("spool: cannot set the retry time of '%s'", path);
+		rc = -1;
+	}
+	j->not_before = t;
+	free(path);
+	return rc;
+}
+
+/*
+ * Claim batches from new/ for one load job: mkdir active/<id>, move the
+ * batches in, then write the JOB file.  A folder without a JOB file is an
+ * interrupted claim, undone by spool_job_load.  Entries that vanished
+ * before the move are dropped from the job; returns 1 if none was left.
+ */
+int
+spool_claim(const char *dir, const char *id, struct spool_entry *v, size_t n,
+    struct spool_job *j)
+{
+	char *from, *to;
+	size_t i;
+
+	memset(j, 0, sizeof *j);
+	j->id = xstrdup(id);
+	j->dir = xasprintf("%s/active/%s", dir, id);
+	j->names = xcalloc(n, sizeof *j->names);
+	j->sizes = xcalloc(n, sizeof *j->sizes);
+	if (mkdir(j->dir, 0750) == -1) {
+		log_warn("spool: cannot create '%s'", j->dir);
+		goto fail;
+	}
+	for (i = 0; i < n; i++) {
+		from = spool_path(dir, SPOOL_NEW, v[i].name);
+		to = xasprintf("%s/%s", j->dir, v[i].name);
+		if (rename(from, to) == 0) {
+			j->names[j->n] = xstrdup(v[i].name);
+			j->sizes[j->n] = v[i].size;
+			j->total += v[i].size;
+			j->n++;
+		} else if (errno != ENOENT)
+			log_warn("spool: cannot rename '%s' to '%s'", from, to);
+		free(from);
+		free(to);
+	}
+	if (j->n == 0) {
+		(void)rmdir(j->dir);
+		spool_job_free(j);
+		return 1;
+	}
+	if (j->n != n) {
+		/* The id must name exactly these bytes: undo, try again. */
+		log_warnx("spool: batches vanished while claiming '%s'", id);
+		for (i = 0; i < j->n; i++) {
+			from = xasprintf("%s/%s", j->dir, j->names[i]);
+			to = spool_path(dir, SPOOL_NEW, j->names[i]);
+			(void)rename(from, to);
+			free(from);
+			free(to);
+		}
+		(void)rmdir(j->dir);
+		spool_job_free(j);
+		return 1;
+	}
+	if (spool_sync_dir(j->dir) == -1 || spool_job_save(j) == -1)
+		goto fail;
+	(void)spool_sync_state(dir, SPOOL_NEW);
+	(void)spool_sync_state(dir, SPOOL_ACTIVE);
+	return 0;
+fail:
+	spool_job_free(j);
+	return -1;
+}
+
+/* The job folders in active/. */
+int
+spool_jobs(const char *dir, char ***names, size_t *np)
+{
+	struct spool_entry *v;
+	size_t n, i;
+
+	if (spool_list(dir, SPOOL_ACTIVE, &v, &n) == -1)
+		return -1;
+	*names = xcalloc(n + 1, sizeof **names);
+	for (i = 0; i < n; i++)
+		(*names)[i] = v[i].name;	/* take ownership */
+	*np = n;
+	free(v);
+	return 0;
+}
+
+/* Move every file of an active folder back to new/ and remove it. */
+static int
+spool_unclaim(const char *dir, const char *jobdir)
+{
+	DIR *d;
+	struct dirent *de;
+	char *from, *to;
+	int rc = 0;
+
+	if ((d = opendir(jobdir)) == NULL)
+		return errno == ENOENT ? 0 : -1;
+	while ((de = readdir(d)) != NULL) {
+		if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+			continue;
+		from = xasprintf("%s/%s", jobdir, de->d_name);
+		if (de->d_name[0] == '.') {
+			(void)unlink(from);
+			free(from);
+			continue;
+		}
+		to = spool_path(dir, SPOOL_NEW, de->d_name);
+		if (rename(from, to) == -1 && errno != ENOENT) {
+			log_warn("spool: cannot rename '%s' to '%s'", from, to);
+			rc = -1;
+		}
+		free(from);
+		free(to);
+	}
+	closedir(d);
+	(void)spool_sync_state(dir, SPOOL_NEW);
+	if (rc == 0 && rmdir(jobdir) == -1 && errno != ENOENT) {
+		log_warn("spool: cannot remove '%s'", jobdir);
+		rc = -1;
+	}
+	return rc;
+}
+
+/*
+ * Read active/<id>/JOB.  Returns 0; 1 when the folder was an interrupted
+ * claim (its batches went back to new/) or vanished; -1 on error.
+ */
+int
+spool_job_load(const char *dir, const char *id, struct spool_job *j)
+{
+	char *path;
+	FILE *fp;
+	char *line = NULL, *sp;
+	size_t cap = 0;
+	ssize_t len;
+	struct stat sb;
+	unsigned long long sz;
+	int rc = -1;
+
+	memset(j, 0, sizeof *j);
+	j->dir = xasprintf("%s/active/%s", dir, id);
+	path = xasprintf("%s/JOB", j->dir);
+	if ((fp = fopen(path, "r")) == NULL) {
+		if (errno != ENOENT) {
+			log_warn("spool: cannot open '%s'", path);
+			goto out;
+		}
+		log_warnx("spool: '%s' is an interrupted claim: its batches "
+		    "go back to new/", j->dir);
+		rc = spool_unclaim(dir, j->dir) == 0 ? 1 : -1;
+		goto out;
+	}
+	if (fstat(fileno(fp), &sb) == 0)
+		j->not_before = sb.st_mtime;
+	while ((len = getline(&line, &cap, fp)) > 0) {
+		if (line[len - 1] == '\n')
+			line[--len] = '\0';
+		if (strncmp(line, "id ", 3) == 0) {
+			free(j->id);
+			j->id = xstrdup(line + 3);
+		} else if (strncmp(line, "attempt ", 8) == 0)
+			j->attempt = (unsigned)strtoul(line + 8, NULL, 10);
+		else if (strncmp(line, "file ", 5) == 0 &&
+		    (sp = strrchr(line + 5, ' ')) != NULL) {
+			*sp = '\0';
+			sz = strtoull(sp + 1, NULL, 10);
+			j->names = xreallocarray(j->names, j->n + 1,
+			    sizeof *j->names);
+			j->sizes = xreallocarray(j->sizes, j->n + 1,
+			    sizeof *j->sizes);
+			j->names[j->n] = xstrdup(line + 5);
+			j->sizes[j->n] = sz;
+			j->total += sz;
+			j->n++;
+		}
+	}
+	fclose(fp);
+	if (j->id == NULL || strcmp(j->id, id) != 0 || j->n == 0) {
+		log_warnx("spool: '%s' is damaged; move its batches to new/ "
+		    "by hand after checking BigQuery for job '%s'", path, id);
+		goto out;
+	}
+	rc = 0;
+out:
+	free(line);
+	free(path);
+	if (rc != 0)
+		spool_job_free(j);
+	return rc;
+}
+
+/* Settle a loaded job: its batches go to done/, the folder goes away. */
+int
+spool_job_done(const char *dir, struct spool_job *j)
+{
+	char *from, *to, *job;
+	size_t i;
+	int rc = 0;
+	struct timespec now[2];
+
+	now[0].tv_nsec = now[1].tv_nsec = UTIME_NOW;
+	for (i = 0; i < j->n; i++) {
+		from = xasprintf("%s/%s", j->dir, j->names[i]);
+		to = spool_path(dir, SPOOL_DONE, j->names[i]);
+		/* done/ ages from the load, not from the receipt. */
+		(void)utimensat(AT_FDCWD, from, now, 0);
+		if (rename(from, to) == -1 && errno != ENOENT) {
+			log_warn("spool: cannot rename '%s' to '%s'", from, to);
+			rc = -1;
+		}
+		free(from);
+		free(to);
+	}
+	(void)spool_sync_state(dir, SPOOL_DONE);
+	job = xasprintf("%s/JOB", j->dir);
+	if (rc == 0 && unlink(job) == -1 && errno != ENOENT)
+		rc = -1;
+	free(job);
+	if (rc == 0 && rmdir(j->dir) == -1) {
+		log_warn("spool: cannot remove '%s'", j->dir);
+		rc = -1;
+	}
+	return rc;
+}
+
+/* Settle a rejected job: batches to failed/, each with a .err text. */
+int
+spool_job_failed(const char *dir, struct spool_job *j, const char *why)
+{
+	char *from, *to, *err, *job, *text;
+	size_t i;
+	int rc = 0;
+
+	for (i = 0; i < j->n; i++) {
+		from = xasprintf("%s/%s", j->dir, j->names[i]);
+		to = spool_path(dir, SPOOL_FAILED, j->names[i]);
+		err = xasprintf("%s.err", to);
+		text = xasprintf("job %s\n%s\n", j->id, why);
+		(void)spool_write_file(err, text, strlen(text));
+		free(text);
+		if (rename(from, to) == -1 && errno != ENOENT) {
+			log_warn("spool: cannot rename '%s' to '%s'", from, to);
+			rc = -1;
+		}
+		free(from);
+		free(to);
+		free(err);
+	}
+	(void)spool_sync_state(dir, SPOOL_FAILED);
+	job = xasprintf("%s/JOB", j->dir);
+	if (rc == 0 && unlink(job) == -1 && errno != ENOENT)
+		rc = -1;
+	free(job);
+	if (rc == 0 && rmdir(j->dir) == -1) {
+		log_warn("spool: cannot remove '%s'", j->dir);
+		rc = -1;
+	}
+	return rc;
+}
+
+/* ---- the per-table job cap ------------------------------------------------ */
+
+static char *
+spool_quota_path(const char *spool_dir, const char *table)
+{
+	struct buf b;
+	char *p;
+
+	buf_init(&b, 0);
+	spool_id_part(&b, table, 200);
+	p = xasprintf("%s/.quota-%s", spool_dir, buf_str(&b));
+	buf_release(&b);
+	return p;
+}
+
+/* Jobs started for a table in the 24 hours before now. */
+int
+spool_quota_count(const char *spool_dir, const char *table, time_t now,
+    unsigned long *count)
+{
+	char *path = spool_quota_path(spool_dir, table);
+	FILE *fp;
+	long long t;
+
+	*count = 0;
+	if ((fp = fopen(path, "r")) == NULL) {
+		free(path);
+		return errno == ENOENT ? 0 : -1;
+	}
+	while (fscanf(fp, "%lld", &t) == 1)
+		if (t > (long long)now - 86400)
+			(*count)++;
+	fclose(fp);
+	free(path);
+	return 0;
+}
+
+/* Note one job start; entries older than a day are dropped on rewrite. */
+int
+spool_quota_note(const char *spool_dir, const char *table, time_t now)
+{
+	char *path = spool_quota_path(spool_dir, table);
+	char *tmp = xasprintf("%s.tmp", path);
+	FILE *fp;
+	struct buf b;
+	long long t;
+	int rc;
+
+	buf_init(&b, 0);
+	if ((fp = fopen(path, "r")) != NULL) {
+		while (fscanf(fp, "%lld", &t) == 1)
+			if (t > (long long)now - 86400)
+				(void)buf_addf(&b, "%lld\n", t);
+		fclose(fp);
+	}
+	(void)buf_addf(&b, "%lld\n", (long long)now);
+	rc = spool_write_file(tmp, b.data, b.len);
+	if (rc == 0 && rename(tmp, path) == -1) {
+		log_warn("spool: cannot rename '%s'", tmp);
+		rc = -1;
+	}
+	buf_release(&b);
+	free(path);
+	free(tmp);
+	return rc;
+}

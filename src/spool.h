@@ -1,0 +1,103 @@
+/*
+ * spool: THE on-disk protocol.  Nothing else in hookspool creates, renames
+ * or removes spool files.
+ *
+ * Layout: spool_dir/<stream>/{tmp,new,active,done,failed,hold,corrupt}/.
+ * A batch is a file of NDJSON hit lines; a state change is one rename(2).
+ * Names are unique without locks and sort by time:
+ *	<sec>.<usec>.<host>.<pid>.<seq>.ndjson
+ * Files whose names start with '.' are work in progress and are ignored by
+ * every listing.  A writer holds flock(LOCK_EX) on its open batch in tmp/,
+ * so a batch whose writer died is one nobody holds a lock on.
+ * active/<job id>/ holds the batches of one load job and its JOB file; the
+ * JOB file's mtime is the earliest time of the next attempt (backoff).
+ *
+ * Functions return 0 on success and -1 after logging, unless they say
+ * otherwise.  Files that vanish under a listing are skipped, not errors.
+ */
+#ifndef HS_SPOOL_H
+#define HS_SPOOL_H
+
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "conf.h"
+
+enum spool_state {
+	SPOOL_TMP,
+	SPOOL_NEW,
+	SPOOL_ACTIVE,
+	SPOOL_DONE,
+	SPOOL_FAILED,
+	SPOOL_HOLD,
+	SPOOL_CORRUPT,
+	SPOOL_NSTATES
+};
+extern const char *const spool_state_names[SPOOL_NSTATES];
+int	 spool_state_lookup(const char *);
+
+char	*spool_stream_dir(const struct conf *, const struct conf_stream *);
+int	 spool_prepare(const char *);
+void	 spool_new_name(char *, size_t);
+int	 spool_valid_name(const char *);
+
+/* The responder's side: one writer per stream per process, thread-safe. */
+struct spool_writer;
+struct spool_writer *spool_writer_new(const struct conf *, const char *);
+int	 spool_write(struct spool_writer *, const char *, size_t);
+int	 spool_writer_tick(struct spool_writer *, time_t);
+int	 spool_writer_seal(struct spool_writer *);
+void	 spool_writer_free(struct spool_writer *);
+int	 spool_space_ok(const struct conf *, const char *, uint64_t *);
+
+/* Listing. */
+struct spool_entry {
+	char		*name;
+	uint64_t	 size;
+	time_t		 mtime;
+};
+int	 spool_list(const char *, enum spool_state, struct spool_entry **,
+	    size_t *);
+void	 spool_entries_free(struct spool_entry *, size_t);
+char	*spool_path(const char *, enum spool_state, const char *);
+
+/* Admin and repair. */
+int	 spool_move(const char *, const char *, enum spool_state,
+	    enum spool_state);
+int	 spool_remove(const char *, enum spool_state, const char *);
+int	 spool_seal_orphans(const char *, time_t, unsigned *);
+int	 spool_validate(const char *, enum spool_state, const char *,
+	    unsigned long *, unsigned long *);
+int	 spool_count_lines(const char *, unsigned long *);
+int	 spool_expire_done(const char *, long, unsigned *);
+
+/* The uploader's side: load jobs. */
+struct spool_job {
+	char		*dir;		/* active/<id> */
+	char		*id;		/* base job id, also the folder name */
+	unsigned	 attempt;	/* 0: the base id itself */
+	char		**names;
+	uint64_t	*sizes;
+	size_t		 n;
+	uint64_t	 total;
+	time_t		 not_before;	/* backoff: the JOB file's mtime */
+};
+int	 spool_lock(const char *, int *);
+void	 spool_unlock(int);
+void	 spool_job_id(const char *, const char *, const char *const *,
+	    const uint64_t *, size_t, char *, size_t);
+void	 spool_job_attempt_id(const struct spool_job *, char *, size_t);
+int	 spool_claim(const char *, const char *, struct spool_entry *, size_t,
+	    struct spool_job *);
+int	 spool_jobs(const char *, char ***, size_t *);
+int	 spool_job_load(const char *, const char *, struct spool_job *);
+int	 spool_job_save(struct spool_job *);
+int	 spool_job_defer(struct spool_job *, time_t);
+int	 spool_job_done(const char *, struct spool_job *);
+int	 spool_job_failed(const char *, struct spool_job *, const char *);
+void	 spool_job_free(struct spool_job *);
+int	 spool_quota_count(const char *, const char *, time_t, unsigned long *);
+int	 spool_quota_note(const char *, const char *, time_t);
+
+#endif

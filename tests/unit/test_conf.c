@@ -1,0 +1,98 @@
+/* Unit tests of conf.c: values, defaults, errors with file:line. */
+#include "config.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "hit.h"
+#include "log.h"
+#include "tap.h"
+
+static char path[] = "/tmp/hs-test-conf-XXXXXX";
+
+static struct conf *
+load(const char *text, mode_t mode)
+{
+	FILE *fp = fopen(path, "w");
+
+	fputs(text, fp);
+	fclose(fp);
+	chmod(path, mode);
+	return conf_load(path, 1);
+}
+
+int
+main(void)
+{
+	struct conf *c;
+	uint64_t u;
+	long d;
+	int off, fd;
+
+	log_init("test_conf", 1);
+	fd = mkstemp(path);
+	close(fd);
+
+	ok(conf_parse_size("8M", &u) == 0 && u == 8 * 1024 * 1024, "8M");
+	ok(conf_parse_size("512k", &u) == 0 && u == 512 * 1024, "512k");
+	ok(conf_parse_size("100", &u) == 0 && u == 100, "100 bytes");
+	ok(conf_parse_size("1GiB", &u) == 0 && u == 1024 * 1024 * 1024, "1GiB");
+	ok(conf_parse_size("-1", &u) == -1, "negative size refused");
+	ok(conf_parse_size("8X", &u) == -1, "bad unit refused");
+	ok(conf_parse_size("99999999999999999999", &u) == -1, "overflow");
+	ok(conf_parse_duration("60s", &d) == 0 && d == 60, "60s");
+	ok(conf_parse_duration("7d", &d) == 0 && d == 7 * 86400, "7d");
+	ok(conf_parse_duration("5m", &d) == 0 && d == 300, "5m");
+	ok(conf_parse_duration("5x", &d) == -1, "bad duration");
+	ok(conf_parse_offset("+03:00", &off) == 0 && off == 180, "+03:00");
+	ok(conf_parse_offset("-05:30", &off) == 0 && off == -330, "-05:30");
+	ok(conf_parse_offset("+3", &off) == -1, "short offset refused");
+	ok(conf_parse_offset("+15:00", &off) == -1, "offset out of range");
+
+	c = load("spool_dir = /tmp/x\nsync = batch\nbatch_max_bytes = 1M\n"
+	    "[stream crm]\nid = abc-123\ntable = p.d.t\nutc_offset = +03:00\n"
+	    "columns = method params headers\nmethods = POST GET\n"
+	    "response = pixel\n", 0644);
+	ok(c != NULL, "a good config loads");
+	if (c != NULL) {
+		is_str(c->spool_dir, "/tmp/x", "spool_dir");
+		is_int(c->sync, CONF_SYNC_BATCH, "sync = batch");
+		is_int(c->batch_max_bytes, 1024 * 1024, "batch_max_bytes");
+		is_int(c->batch_max_age, 60, "batch_max_age default");
+		is_int(c->keep_done, 7 * 86400, "keep_done default");
+		is_str(c->location, "US", "location default");
+		is_int(c->nstreams, 1, "one stream");
+		is_str(c->streams[0].id, "abc-123", "id");
+		is_int(c->streams[0].utc_offset, 180, "utc_offset");
+		is_int(c->streams[0].ncolumns, 3, "three columns");
+		is_int(c->streams[0].columns[1], HIT_COL_PARAMS, "column order");
+		is_int(c->streams[0].methods, CONF_M_POST | CONF_M_GET,
+		    "methods");
+		is_int(c->streams[0].max_body, 1024 * 1024, "max_body default");
+		is_int(c->streams[0].response, CONF_RESP_PIXEL, "response");
+		conf_free(c);
+	}
+	ok(load("[stream a]\nid = x\nbogus = 1\n", 0600) == NULL,
+	    "unknown key refused");
+	ok(load("sync = sometimes\n[stream a]\nid = x\n", 0600) == NULL,
+	    "bad enum refused");
+	ok(load("[stream a]\ntable = p.d.t\n", 0600) == NULL,
+	    "stream without id refused");
+	ok(load("[stream a]\nid = x\n[stream b]\nid = x\n", 0600) == NULL,
+	    "shared id refused");
+	ok(load("[stream a]\nid = x\ntoken = s3cret\n", 0644) == NULL,
+	    "world-readable secret refused");
+	c = load("[stream a]\nid = x\ntoken = s3cret\n", 0640);
+	ok(c != NULL, "group-readable secret accepted");
+	conf_free(c);
+	ok(load("[stream a]\nid = x\ncolumns = hit_id\n", 0600) == NULL,
+	    "fixed column refused in columns");
+	ok(load("[stream a]\nid = x\nspool_dir = /x\n", 0600) == NULL,
+	    "global key in a stream refused");
+	ok(load("[other]\nx = 1\n", 0600) == NULL, "unknown section refused");
+	unlink(path);
+	return tap_done();
+}
