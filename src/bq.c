@@ -594,9 +594,9 @@ bq_call(struct bq *bq, struct http_req *req, const char *const *extra,
 		}
 		authz = xasprintf("Authorization: Bearer %s", tok);
 		hdrs[0] = authz;
-		for (n = 1; extra != NULL && *extra != NULL &&
+		for (n = 1; extra != NULL && extra[n - 1] != NULL &&
 		    n < sizeof hdrs / sizeof hdrs[0] - 1; n++)
-			hdrs[n] = *extra++;
+			hdrs[n] = extra[n - 1];
 		hdrs[n] = NULL;
 		req->headers = hdrs;
 		a = http_do(bq->http, req, r);
@@ -1060,22 +1060,25 @@ bq_job_wait(struct bq *bq, struct bq_job *job)
 {
 	double start = bq_now(), left;
 	long ms = bq->pace_ms, cap = bq->pace_ms * 10;
-	enum bq_result res;
+	char state[32];
 
+	snprintf(state, sizeof state, "%s", job->state != NULL ? job->state :
+	    "unknown");
 	while (!job->done) {
 		left = bq->job_timeout - (bq_now() - start);
 		if (left <= 0) {
-			bq_job_error(job, BQ_RETRY, "timeout", "job %s still "
-			    "%s after %ld s", job->job_id, job->state != NULL ?
-			    job->state : "unknown", bq->job_timeout);
+			bq_job_error(job, BQ_RETRY, "timeout", "job %s not "
+			    "done after %ld s (last seen %s)", job->job_id,
+			    bq->job_timeout, state);
 			return BQ_RETRY;
 		}
 		bq_sleep_ms(ms < left * 1000 ? ms : (long)(left * 1000) + 1);
 		ms = ms * 3 / 2 > cap ? cap : ms * 3 / 2;
-		res = bq_job_get(bq, job->job_id, job);
-		if (res == BQ_CONFIG)
-			return res;
 		/* Transient lookup failures: keep polling until the end. */
+		if (bq_job_get(bq, job->job_id, job) == BQ_CONFIG)
+			return BQ_CONFIG;
+		if (job->state != NULL)
+			snprintf(state, sizeof state, "%s", job->state);
 	}
 	if (job->result == BQ_OK)
 		log_info("bq: job %s: done, %lld rows", job->job_id,

@@ -350,9 +350,7 @@ fcgi_health(FCGX_Request *r)
 	time_t now = time(NULL), oldest = 0;
 	uint64_t avail = 0;
 	int ok, writable;
-	char *path, *last = NULL;
-	FILE *fp;
-	char line[1024];
+	char *last;
 
 	writable = access(fcgi_conf->spool_dir, W_OK) == 0;
 	ok = spool_space_ok(fcgi_conf, fcgi_conf->spool_dir, &avail) &&
@@ -365,15 +363,7 @@ fcgi_health(FCGX_Request *r)
 			oldest = v[0].mtime;
 		spool_entries_free(v, n);
 	}
-	path = xasprintf("%s/.last-upload", fcgi_conf->spool_dir);
-	if ((fp = fopen(path, "r")) != NULL) {
-		if (fgets(line, sizeof line, fp) != NULL) {
-			line[strcspn(line, "\n")] = '\0';
-			last = xstrdup(line);
-		}
-		fclose(fp);
-	}
-	free(path);
+	last = spool_status_read(fcgi_conf->spool_dir);
 	buf_init(&b, 0);
 	(void)buf_addf(&b, "{\"status\":\"%s\",\"spool_writable\":%s,"
 	    "\"free_bytes\":%" PRIu64 ",\"min_free_space\":%" PRIu64 ","
@@ -611,7 +601,7 @@ fcgi_open_socket(const char *spec)
 int
 main(int argc, char **argv)
 {
-	const char *conf_path = conf_default_path(), *sock = NULL;
+	const char *conf_path = NULL, *sock = NULL;
 	struct fcgi_worker *workers;
 	struct sigaction sa;
 	sigset_t set;
@@ -642,6 +632,10 @@ main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage();
+	/* Web servers that start us cannot always pass arguments. */
+	if (conf_path == NULL && (conf_path = getenv("HOOKSPOOL_CONFIG")) ==
+	    NULL)
+		conf_path = conf_default_path();
 	/* The web server keeps stderr; syslog keeps the record as well. */
 	log_init("hookspool-fcgi", foreground ? 1 : 2);
 	log_set_verbose(verbose);

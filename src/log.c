@@ -45,8 +45,8 @@ log_get_verbose(void)
 	return log_verbose;
 }
 
-static void __attribute__((format(printf, 3, 0)))
-log_vemit(int pri, int with_errno, const char *fmt, va_list ap)
+static void __attribute__((format(printf, 4, 0)))
+log_vemit(int pri, int with_errno, int to_stderr, const char *fmt, va_list ap)
 {
 	char msg[2048];
 	int saved = errno;
@@ -57,7 +57,7 @@ log_vemit(int pri, int with_errno, const char *fmt, va_list ap)
 		n = strlen(msg);
 		snprintf(msg + n, sizeof msg - n, ": %s", strerror(saved));
 	}
-	if (log_foreground) {
+	if (log_foreground && to_stderr) {
 		char line[2200];
 		int len = snprintf(line, sizeof line, "%s: %s\n", log_prog, msg);
 		if (len > 0) {
@@ -77,7 +77,7 @@ log_warn(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vemit(LOG_WARNING, 1, fmt, ap);
+	log_vemit(LOG_WARNING, 1, 1, fmt, ap);
 	va_end(ap);
 }
 
@@ -87,7 +87,18 @@ log_warnx(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vemit(LOG_WARNING, 0, fmt, ap);
+	log_vemit(LOG_WARNING, 0, 1, fmt, ap);
+	va_end(ap);
+}
+
+void
+log_notice(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	/* Without syslog there is nowhere else: then stderr it is. */
+	log_vemit(LOG_NOTICE, 0, log_verbose > 0 || !log_syslog_too, fmt, ap);
 	va_end(ap);
 }
 
@@ -99,7 +110,7 @@ log_info(const char *fmt, ...)
 	if (log_verbose < 1)
 		return;
 	va_start(ap, fmt);
-	log_vemit(LOG_INFO, 0, fmt, ap);
+	log_vemit(LOG_INFO, 0, 1, fmt, ap);
 	va_end(ap);
 }
 
@@ -111,7 +122,7 @@ log_debug(const char *fmt, ...)
 	if (log_verbose < 2)
 		return;
 	va_start(ap, fmt);
-	log_vemit(LOG_DEBUG, 0, fmt, ap);
+	log_vemit(LOG_DEBUG, 0, 1, fmt, ap);
 	va_end(ap);
 }
 
@@ -121,7 +132,7 @@ fatal(const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vemit(LOG_CRIT, 1, fmt, ap);
+	log_vemit(LOG_CRIT, 1, 1, fmt, ap);
 	va_end(ap);
 	exit(EX_OSERR);
 }
@@ -132,7 +143,7 @@ fatalx(int code, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	log_vemit(LOG_CRIT, 0, fmt, ap);
+	log_vemit(LOG_CRIT, 0, 1, fmt, ap);
 	va_end(ap);
 	exit(code);
 }

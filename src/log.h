@@ -1,7 +1,8 @@
 /*
  * log: one place for diagnostics.  In the foreground (or when stderr is a
  * terminal) lines go to stderr as "prog: message"; otherwise to syslog.
- * log_warn appends strerror(errno).  fatal/fatalx log and exit: main() only.
+ * log_warn appends strerror(errno).  log_notice always reaches syslog but
+ * stderr only when verbose: what a quiet cron job should record, not mail.  fatal/fatalx log and exit: main() only.
  */
 #ifndef HS_LOG_H
 #define HS_LOG_H
@@ -15,6 +16,7 @@ void	log_set_verbose(int);
 int	log_get_verbose(void);
 void	log_warn(const char *, ...) HS_PRINTF(1, 2);
 void	log_warnx(const char *, ...) HS_PRINTF(1, 2);
+void	log_notice(const char *, ...) HS_PRINTF(1, 2);
 void	log_info(const char *, ...) HS_PRINTF(1, 2);
 void	log_debug(const char *, ...) HS_PRINTF(1, 2);
 void	fatal(const char *, ...) HS_PRINTF(1, 2) __attribute__((noreturn));

@@ -989,7 +989,8 @@ spool_job_save(struct spool_job *j)
 	int rc = -1;
 
 	buf_init(&b, 0);
-	(void)buf_addf(&b, "id %s\nattempt %u\n", j->id, j->attempt);
+	(void)buf_addf(&b, "id %s\nattempt %u\ntries %u\n", j->id, j->attempt,
+	    j->tries);
 	for (i = 0; i < j->n; i++)
 		(void)buf_addf(&b, "file %s %" PRIu64 "\n", j->names[i],
 		    j->sizes[i]);
@@ -1188,6 +1189,8 @@ spool_job_load(const char *dir, const char *id, struct spool_job *j)
 			j->id = xstrdup(line + 3);
 		} else if (strncmp(line, "attempt ", 8) == 0)
 			j->attempt = (unsigned)strtoul(line + 8, NULL, 10);
+		else if (strncmp(line, "tries ", 6) == 0)
+			j->tries = (unsigned)strtoul(line + 6, NULL, 10);
 		else if (strncmp(line, "file ", 5) == 0 &&
 		    (sp = strrchr(line + 5, ' ')) != NULL) {
 			*sp = '\0';
@@ -1284,6 +1287,47 @@ spool_job_failed(const char *dir, struct spool_job *j, const char *why)
 		rc = -1;
 	}
 	return rc;
+}
+
+/* ---- the uploader's last result ------------------------------------------ */
+
+/* spool_dir/.last-upload: one line of JSON, replaced atomically. */
+int
+spool_status_write(const char *spool_dir, const char *json_line)
+{
+	char *path = xasprintf("%s/.last-upload", spool_dir);
+	char *tmp = xasprintf("%s/.last-upload.tmp", spool_dir);
+	char *text = xasprintf("%s\n", json_line);
+	int rc;
+
+	rc = spool_write_file(tmp, text, strlen(text));
+	if (rc == 0 && rename(tmp, path) == -1) {
+		log_warn("spool: cannot rename '%s' to '%s'", tmp, path);
+		rc = -1;
+	}
+	free(path);
+	free(tmp);
+	free(text);
+	return rc;
+}
+
+/* The last result line, or NULL when there is none yet. */
+char *
+spool_status_read(const char *spool_dir)
+{
+	char *path = xasprintf("%s/.last-upload", spool_dir);
+	char line[4096], *r = NULL;
+	FILE *fp;
+
+	if ((fp = fopen(path, "r")) != NULL) {
+		if (fgets(line, sizeof line, fp) != NULL) {
+			line[strcspn(line, "\n")] = '\0';
+			r = xstrdup(line);
+		}
+		fclose(fp);
+	}
+	free(path);
+	return r;
 }
 
 /* ---- the per-table job cap ------------------------------------------------ */

@@ -77,6 +77,7 @@ struct spool_job {
 	char		*dir;		/* active/<id> */
 	char		*id;		/* base job id, also the folder name */
 	unsigned	 attempt;	/* 0: the base id itself */
+	unsigned	 tries;		/* failed runs in a row, for backoff */
 	char		**names;
 	uint64_t	*sizes;
 	size_t		 n;
@@ -99,5 +100,9 @@ int	 spool_job_failed(const char *, struct spool_job *, const char *);
 void	 spool_job_free(struct spool_job *);
 int	 spool_quota_count(const char *, const char *, time_t, unsigned long *);
 int	 spool_quota_note(const char *, const char *, time_t);
+
+/* The uploader's last result, for the health URL and status. */
+int	 spool_status_write(const char *, const char *);
+char	*spool_status_read(const char *);
 
 #endif

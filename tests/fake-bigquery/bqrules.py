@@ -34,8 +34,8 @@ TS_RE = re.compile(r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})"
                    r"(?::([0-9]{2})(?:\.([0-9]{1,9}))?)?)?"
                    r" ?(Z|UTC|[+-][0-9]{1,2}(?::?[0-9]{2})?)?\Z", re.I)
 TIME_RE = re.compile(r"[0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?\Z")
-DATETIME_RE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}"
-                         r"([T ][0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?\Z")
+DATETIME_RE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([T ][0-9]{1,2}:"
+                         r"[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?\Z")
 ALIASES = {"INT64": "INTEGER", "FLOAT64": "FLOAT", "BOOL": "BOOLEAN"}
 TYPES = {"STRING", "BYTES", "INTEGER", "FLOAT", "NUMERIC", "BIGNUMERIC",
          "BOOLEAN", "TIMESTAMP", "DATE", "TIME", "DATETIME", "JSON"}
@@ -410,7 +410,8 @@ def check_job(job, project):
     check_keys(load, "job.configuration.load")
     if load.get("sourceFormat", "CSV") != "NEWLINE_DELIMITED_JSON":
         raise invalid("fake-bigquery: sourceFormat %s is not supported, only "
-                      "NEWLINE_DELIMITED_JSON" % load.get("sourceFormat", "CSV"))
+                      "NEWLINE_DELIMITED_JSON" % load.get("sourceFormat",
+                                                          "CSV"))
     if load.get("sourceUris"):
         raise invalid("Source URI is not allowed with a media upload.")
     dest = load.get("destinationTable")

@@ -98,20 +98,22 @@ Test control (no auth, no faults):
                         loaded: INTEGER as numbers, JSON as values)
   POST /_fake/tables    {"table":"P.D.T","schema":{"fields":[...]},
                         "timePartitioning":{...}} makes an empty table
-  POST /_fake/reset     forget jobs, tables, sessions, counters and faults
-                        (issued tokens stay valid: see expire_tokens)
+  POST /_fake/reset     forget jobs, tables, sessions, counters and faults,
+                        undo token_ttl (issued tokens stay valid: see
+                        expire_tokens)
 
 Faults.  F = {"kind": K, "match": REGEX, "count": N, "every": E,
-"probability": P, ...}.  "match" is re.search()ed on "METHOD PATH?QUERY", e.g.
-"^PUT /upload/" (default: every request); "count" caps how often it fires
-(default: no cap); "every": fire on the E-th, 2E-th, ... request it sees;
-"probability": fire with that chance (random.Random(--seed)).  A fault sees
-only the requests where its kind applies, and /_fake/ ones never.  Kinds:
-  status        answer Google's error JSON with "code" (500, 502, 503, 429, ...)
-                and do nothing; reason "reason" or from the code (500, 502,
-                503: backendError, 429: rateLimitExceeded, 403: accessDenied,
-                400: invalid, 404: notFound); "retry_after": S adds that
-                header; "html": true sends a GFE-style HTML page instead.
+"probability": P, ...}.  "match" is re.search()ed on "METHOD PATH?QUERY" ("?"
+only with a query), e.g. "^PUT /upload/" (default: every request); "count"
+caps how often it fires (default: no cap); "every": fire on the E-th, 2E-th,
+... request it sees; "probability": fire with that chance (random.Random(
+--seed)).  A fault sees only the requests where its kind applies, and never
+/_fake/ ones.  Kinds:
+  status        answer Google's error JSON with "code" (500, 502, 503, 429,
+                ...) and do nothing; reason "reason" or from the code (500,
+                502, 503: backendError, 429: rateLimitExceeded, 403:
+                accessDenied, 400: invalid, 404: notFound); "retry_after": S
+                adds that header; "html": true sends a GFE-style HTML page.
   reset         drop the connection (RST) without answering, "when": "before"
                 (default) reading the body or "after" it; nothing is done.
   lost_answer   do the request fully (job inserted, chunk committed, token
@@ -189,6 +191,7 @@ AUTH_INVALID = ("Request had invalid authentication credentials. Expected "
                 "OAuth 2 access token, login cookie or other valid "
                 "authentication credential. See https://developers.google."
                 "com/identity/sign-in/web/devconsole-project.")
+WWW_AUTH = 'Bearer realm="https://accounts.google.com/", error="invalid_token"'
 JWT_TIME = ("Invalid JWT: Token must be a short-lived token (60 minutes) and "
             "in a reasonable timeframe. Check your iat and exp values in the "
             "JWT claim.")
@@ -267,7 +270,7 @@ class App:
         self.lock = threading.RLock()
         self.pubkey = args.public_key
         self.polls_to_done = args.polls_to_done
-        self.token_ttl = args.token_lifetime
+        self.token_ttl = self.default_ttl = args.token_lifetime
         self.state_file = args.state
         self.quiet = args.quiet
         self.rng = random.Random(args.seed)
@@ -355,9 +358,8 @@ class App:
         if tok is None or tok[0] <= time.time():
             self.count("unauthorized")
             raise ApiError(401, AUTH_INVALID if auth else AUTH_MISSING,
-                           "authError", headers=[(
-                               "WWW-Authenticate", 'Bearer realm="https://'
-                               'accounts.google.com/", error="invalid_token"')],
+                           "authError", headers=[("WWW-Authenticate",
+                                                  WWW_AUTH)],
                            extra={"location": "Authorization",
                                   "locationType": "header"})
         return tok[1]
@@ -861,7 +863,7 @@ class App:
             return 200, [], {"table": "%s.%s.%s" % (p, d, t)}
         if path == "/_fake/reset" and m == "POST":
             self.clear()
-            self.faults = []
+            self.faults, self.token_ttl = [], self.default_ttl
             self.save()
             return 200, [], {"reset": True}
         raise ApiError(404, "Not Found: %s %s" % (m, path), "notFound")
@@ -894,7 +896,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.route_path = url.path
         self.query = dict(urllib.parse.parse_qsl(url.query,
                                                  keep_blank_values=True))
-        self.line = "%s %s?%s" % (self.command, url.path, url.query)
+        self.line = "%s %s%s" % (self.command, url.path,
+                                 "?" + url.query if url.query else "")
         try:
             if url.path.startswith("/_fake/"):
                 self.read_body()

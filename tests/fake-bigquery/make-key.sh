@@ -37,9 +37,10 @@ key = {
     "client_id": "100000000000000000001",
     "auth_uri": "https://accounts.google.com/o/oauth2/auth",
     "token_uri": uri,
-    "auth_provider_x509_cert_url": "https://www.googleapis.com/oauth2/v1/certs",
+    "auth_provider_x509_cert_url":
+        "https://www.googleapis.com/oauth2/v1/certs",
     "client_x509_cert_url": "https://www.googleapis.com/robot/v1/metadata/"
-                            "x509/uploader%40test-project.iam.gserviceaccount.com",
+        "x509/uploader%40test-project.iam.gserviceaccount.com",
     "universe_domain": "googleapis.com",
 }
 user = {

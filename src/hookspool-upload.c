@@ -1,0 +1,507 @@
+/*
+ * hookspool-upload: one run loads the sealed batches into BigQuery.
+ *
+ * Take the spool lock (a second run exits at once, quietly); per stream:
+ * seal orphaned tmp/ batches, recover the jobs left in active/ by an
+ * earlier run (look the job up first: the same job id always carries the
+ * same bytes, so a job BigQuery has is never sent again), then claim new/
+ * batches into as few jobs as job_max_bytes and the per-table daily cap
+ * allow, upload, wait for DONE, and settle each job into done/ or failed/,
+ * or leave it in active/ with its next attempt time as the JOB file's mtime.
+ * Quiet on success.  Exit: 0 ok, 75 try later, 65 batches went to failed/,
+ * 78 configuration.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "auth.h"
+#include "bq.h"
+#include "conf.h"
+#include "http.h"
+#include "log.h"
+#include "spool.h"
+#include "xmalloc.h"
+
+/* The outcome of a run, worst first when combined. */
+enum up_outcome {
+	UP_OK,
+	UP_RETRY,	/* something waits for a later run: 75 */
+	UP_FAILED,	/* batches went to failed/: 65 */
+	UP_CONFIG	/* credentials or config unusable: 78 */
+};
+
+struct up_run {
+	const struct conf *conf;
+	struct bq	*bq;
+	int		 force;		/* ignore backoff */
+	enum up_outcome	 outcome;
+	unsigned long	 jobs;
+	unsigned long	 rows;
+	unsigned long	 loaded_batches;
+	unsigned long	 failed_batches;
+	char		*last_error;
+};
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	fprintf(stderr, "usage: hookspool-upload [-fv] [-c config] "
+	    "[-s stream]\n");
+	exit(EX_USAGE);
+}
+
+static void
+up_note(struct up_run *run, enum up_outcome o, const char *why)
+{
+	if (o > run->outcome)
+		run->outcome = o;
+	if (why != NULL) {
+		free(run->last_error);
+		run->last_error = xstrdup(why);
+	}
+}
+
+/* Exponential backoff from the number of failed runs, capped. */
+static long
+up_backoff(unsigned tries, enum bq_result r, long retry_after)
+{
+	long s = 60;
+
+	while (tries-- > 0 && s < 3600)
+		s *= 2;
+	if (s > 3600)
+		s = 3600;
+	if (r == BQ_QUOTA && s < 3600)
+		s = 3600;
+	if (retry_after > s)
+		s = retry_after;
+	return s;
+}
+
+static void
+up_defer(struct up_run *run, const char *dir, struct spool_job *j,
+    enum bq_result r, const struct bq_job *bj, const char *what)
+{
+	long wait;
+
+	j->tries++;
+	wait = up_backoff(j->tries - 1, r, bj->retry_after);
+	if (spool_job_save(j) == -1 || spool_job_defer(j, time(NULL) + wait)
+	    == -1)
+		log_warnx("upload: cannot record the retry time of '%s'",
+		    j->dir);
+	log_warnx("upload: %s: job %s: %s: %s%s%s; next try in %ld s", dir,
+	    j->id, what, bq_result_name(r), bj->message ? ": " : "",
+	    bj->message ? bj->message : "", wait);
+	up_note(run, UP_RETRY, bj->message != NULL ? bj->message : what);
+}
+
+/* Every batch of the job is there with the size it was claimed with. */
+static int
+up_job_intact(const struct spool_job *j, struct http_src *src)
+{
+	size_t i;
+	FILE *fp;
+
+	memset(src, 0, sizeof *src);
+	src->paths = xcalloc(j->n, sizeof *src->paths);
+	src->sizes = xcalloc(j->n, sizeof *src->sizes);
+	for (i = 0; i < j->n; i++) {
+		src->paths[i] = xasprintf("%s/%s", j->dir, j->names[i]);
+		src->sizes[i] = j->sizes[i];
+		src->total += j->sizes[i];
+		src->nfiles = i + 1;
+		if ((fp = fopen(src->paths[i], "r")) == NULL) {
+			log_warn("upload: job %s: batch '%s'", j->id,
+			    src->paths[i]);
+			return 0;
+		}
+		fclose(fp);
+	}
+	return 1;
+}
+
+static void
+up_src_release(struct http_src *src)
+{
+	size_t i;
+
+	for (i = 0; i < src->nfiles; i++)
+		free(src->paths[i]);
+	free(src->paths);
+	free(src->sizes);
+	memset(src, 0, sizeof *src);
+}
+
+/*
+ * Drive one claimed job to an end: look it up when recovered, insert it
+ * if BigQuery does not have it, wait for DONE and settle it.
+ */
+static void
+up_job(struct up_run *run, const struct conf_stream *st, const char *dir,
+    struct spool_job *j, int recovered)
+{
+	struct bq_job bj;
+	struct http_src src;
+	char id[1100], why[2048];
+	enum bq_result r;
+	time_t now = time(NULL);
+
+	bq_job_init(&bj);
+	memset(&src, 0, sizeof src);
+	if (!run->force && j->not_before > now) {
+		log_info("upload: job %s waits %ld s more", j->id,
+		    (long)(j->not_before - now));
+		up_note(run, UP_OK, NULL);
+		goto out;
+	}
+	spool_job_attempt_id(j, id, sizeof id);
+	r = BQ_NOTFOUND;
+	if (recovered || j->tries > 0) {
+		r = bq_job_get(run->bq, id, &bj);
+		if (r == BQ_CONFIG) {
+			up_note(run, UP_CONFIG, "credentials unusable");
+			goto out;
+		}
+		if (r != BQ_OK && r != BQ_NOTFOUND) {
+			up_defer(run, dir, j, r, &bj, "cannot look the job up");
+			goto out;
+		}
+	}
+	if (r == BQ_NOTFOUND) {
+		if (!up_job_intact(j, &src)) {
+			snprintf(why, sizeof why, "a batch of job %s is missing "
+			    "from '%s'; fix by hand", j->id, j->dir);
+			log_warnx("upload: %s", why);
+			up_note(run, UP_RETRY, why);
+			goto out;
+		}
+		(void)spool_quota_note(run->conf->spool_dir, st->table, now);
+		run->jobs++;
+		bq_job_release(&bj);
+		bq_job_init(&bj);
+		r = bq_job_insert(run->bq, st, id, &src, &bj);
+		if (r == BQ_CONFIG) {
+			up_note(run, UP_CONFIG, "credentials unusable");
+			goto out;
+		}
+		if (r == BQ_FAILED) {
+			snprintf(why, sizeof why, "BigQuery refused job %s: %s: "
+			    "%s", id, bj.reason ? bj.reason : "error",
+			    bj.message ? bj.message : "(no message)");
+			goto failed;
+		}
+		if (r != BQ_OK) {
+			up_defer(run, dir, j, r, &bj, "upload");
+			goto out;
+		}
+	}
+	r = bq_job_wait(run->bq, &bj);
+	if (!bj.done) {
+		if (r == BQ_CONFIG) {
+			up_note(run, UP_CONFIG, "credentials unusable");
+			goto out;
+		}
+		up_defer(run, dir, j, BQ_RETRY, &bj, "not done yet");
+		goto out;
+	}
+	switch (bj.result) {
+	case BQ_OK:
+		if (spool_job_done(dir, j) == -1) {
+			up_note(run, UP_RETRY, "cannot move batches to done/");
+			goto out;
+		}
+		run->rows += bj.output_rows > 0 ? (unsigned long)bj.output_rows :
+		    0;
+		run->loaded_batches += j->n;
+		log_notice("upload: %s: job %s loaded %lld rows from %zu "
+		    "batches (%" PRIu64 " bytes) into %s", st->name, id,
+		    bj.output_rows, j->n, j->total, st->table);
+		goto out;
+	case BQ_FAILED:
+		snprintf(why, sizeof why, "BigQuery job %s failed: %s: %s", id,
+		    bj.reason ? bj.reason : "error",
+		    bj.message ? bj.message : "(no message)");
+		goto failed;
+	default:
+		/* Ended with a transient error: nothing was loaded, so the
+		 * same bytes go again under the next attempt id. */
+		j->attempt++;
+		up_defer(run, dir, j, bj.result, &bj, "job ended with an error");
+		goto out;
+	}
+failed:
+	log_warnx("upload: %s: %s; %zu batches moved to failed/", st->name,
+	    why, j->n);
+	if (spool_job_failed(dir, j, why) == -1)
+		up_note(run, UP_RETRY, "cannot move batches to failed/");
+	run->failed_batches += j->n;
+	up_note(run, UP_FAILED, why);
+out:
+	up_src_release(&src);
+	bq_job_release(&bj);
+}
+
+/* Jobs left in active/ by an earlier run. */
+static void
+up_recover(struct up_run *run, const struct conf_stream *st, const char *dir)
+{
+	struct spool_job j;
+	char **ids;
+	size_t n, i;
+
+	if (spool_jobs(dir, &ids, &n) == -1) {
+		up_note(run, UP_RETRY, "cannot list active/");
+		return;
+	}
+	for (i = 0; i < n; i++) {
+		if (run->outcome < UP_CONFIG &&
+		    spool_job_load(dir, ids[i], &j) == 0) {
+			up_job(run, st, dir, &j, 1);
+			spool_job_free(&j);
+		}
+		free(ids[i]);
+	}
+	free(ids);
+}
+
+/* Validate a batch of new/ before it joins a job; 1 when usable. */
+static int
+up_usable(struct up_run *run, const char *dir, struct spool_entry *e)
+{
+	unsigned long good, bad;
+	struct stat sb;
+	char *path;
+	int rc;
+
+	rc = spool_validate(dir, SPOOL_NEW, e->name, &good, &bad);
+	if (rc == -1)
+		up_note(run, UP_RETRY, "cannot validate batches");
+	if (rc != 0)
+		return 0;
+	if (bad > 0) {
+		/* Bad lines were cut out: the batch is smaller now. */
+		path = spool_path(dir, SPOOL_NEW, e->name);
+		rc = stat(path, &sb);
+		free(path);
+		if (rc == -1)
+			return 0;
+		e->size = (uint64_t)sb.st_size;
+	}
+	return 1;
+}
+
+/*
+ * Claim new/ into jobs of at most job_max_bytes, oldest first, within the
+ * daily cap.  Only the batches that join a job are read to validate them,
+ * so a backlog held back by the cap costs nothing per run.
+ */
+static void
+up_claim(struct up_run *run, const struct conf_stream *st, const char *dir)
+{
+	const struct conf *c = run->conf;
+	struct spool_entry *v, *job;
+	struct spool_job j;
+	size_t n, i = 0, k;
+	unsigned long used;
+	uint64_t bytes;
+	char id[256];
+	const char **names;
+	uint64_t *sizes;
+	int rc;
+
+	if (spool_list(dir, SPOOL_NEW, &v, &n) == -1) {
+		up_note(run, UP_RETRY, "cannot list new/");
+		return;
+	}
+	job = xcalloc(n + 1, sizeof *job);
+	names = xcalloc(n + 1, sizeof *names);
+	sizes = xcalloc(n + 1, sizeof *sizes);
+	while (i < n && run->outcome < UP_CONFIG) {
+		if (spool_quota_count(c->spool_dir, st->table, time(NULL),
+		    &used) == 0 && used >= c->jobs_per_table_per_day) {
+			log_notice("upload: %s: holding back %zu batches: %lu "
+			    "load jobs for %s in the last 24 h (cap "
+			    "jobs_per_table_per_day = %lu)", st->name, n - i,
+			    used, st->table, c->jobs_per_table_per_day);
+			break;
+		}
+		for (k = 0, bytes = 0; i < n; i++) {
+			if (k > 0 && bytes + v[i].size > c->job_max_bytes)
+				break;
+			if (!up_usable(run, dir, &v[i]))
+				continue;
+			job[k] = v[i];
+			names[k] = v[i].name;
+			sizes[k] = v[i].size;
+			bytes += v[i].size;
+			k++;
+		}
+		if (k == 0)
+			break;
+		spool_job_id(NULL, st->name, names, sizes, k, id, sizeof id);
+		rc = spool_claim(dir, id, job, k, &j);
+		if (rc == -1) {
+			up_note(run, UP_RETRY, "cannot claim batches");
+			break;
+		}
+		if (rc == 1)
+			continue;	/* batches vanished: the rest goes on */
+		up_job(run, st, dir, &j, 0);
+		spool_job_free(&j);
+	}
+	free(job);
+	free(names);
+	free(sizes);
+	spool_entries_free(v, n);
+}
+
+static void
+up_stream(struct up_run *run, const struct conf_stream *st)
+{
+	char *dir = spool_stream_dir(run->conf, st);
+	unsigned sealed, removed;
+
+	if (st->table == NULL) {
+		log_warnx("upload: stream '%s' has no table: its batches stay "
+		    "in new/", st->name);
+		up_note(run, UP_CONFIG, "stream without table");
+		free(dir);
+		return;
+	}
+	if (spool_prepare(dir) == -1) {
+		up_note(run, UP_RETRY, "cannot prepare the spool");
+		free(dir);
+		return;
+	}
+	if (spool_seal_orphans(dir, time(NULL), &sealed) == -1)
+		up_note(run, UP_RETRY, "cannot seal orphaned batches");
+	up_recover(run, st, dir);
+	if (run->outcome < UP_CONFIG)
+		up_claim(run, st, dir);
+	if (spool_expire_done(dir, run->conf->keep_done, &removed) == 0 &&
+	    removed > 0)
+		log_info("upload: %s: removed %u loaded batches older than "
+		    "keep_done", st->name, removed);
+	free(dir);
+}
+
+static void
+up_status(struct up_run *run)
+{
+	static const char *const names[] = { "ok", "retry", "failed",
+		"config" };
+	json_t *j;
+	char *text;
+
+	j = json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:s?}",
+	    "time", (json_int_t)time(NULL),
+	    "result", names[run->outcome],
+	    "jobs", (json_int_t)run->jobs,
+	    "rows", (json_int_t)run->rows,
+	    "loaded_batches", (json_int_t)run->loaded_batches,
+	    "failed_batches", (json_int_t)run->failed_batches,
+	    "error", run->last_error);
+	if (j == NULL)
+		return;
+	if ((text = json_dumps(j, JSON_COMPACT)) != NULL)
+		(void)spool_status_write(run->conf->spool_dir, text);
+	free(text);
+	json_decref(j);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *conf_path = NULL, *only = NULL;
+	struct conf *conf;
+	struct http *http;
+	struct auth *auth;
+	struct up_run run;
+	size_t i;
+	int ch, verbose = 0, lockfd = -1, rc;
+
+	memset(&run, 0, sizeof run);
+	while ((ch = getopt(argc, argv, "c:fs:v")) != -1) {
+		switch (ch) {
+		case 'c':
+			conf_path = optarg;
+			break;
+		case 'f':
+			run.force = 1;
+			break;
+		case 's':
+			only = optarg;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	if (conf_path == NULL && (conf_path = getenv("HOOKSPOOL_CONFIG")) ==
+	    NULL)
+		conf_path = conf_default_path();
+	/* stderr for cron's mail, syslog for the record. */
+	log_init("hookspool-upload", 2);
+	log_set_verbose(verbose);
+	if ((conf = conf_load(conf_path, 1)) == NULL)
+		fatalx(EX_CONFIG, "%s: configuration error", conf_path);
+	if (conf->project == NULL)
+		fatalx(EX_CONFIG, "%s: 'project' is not set (the project that "
+		    "runs the load jobs)", conf_path);
+	if (only != NULL && conf_stream_by_name(conf, only) == NULL)
+		fatalx(EX_USAGE, "%s: no stream '%s'", conf_path, only);
+	run.conf = conf;
+
+	rc = spool_lock(conf->spool_dir, &lockfd);
+	if (rc == 1) {
+		log_info("upload: another run holds the spool lock");
+		conf_free(conf);
+		return EX_OK;
+	}
+	if (rc == -1)
+		fatalx(EX_CANTCREAT, "cannot lock the spool '%s'",
+		    conf->spool_dir);
+	if ((http = http_new(conf)) == NULL)
+		fatalx(EX_SOFTWARE, "cannot start libcurl");
+	if ((auth = auth_new(conf, http)) == NULL)
+		fatalx(EX_CONFIG, "%s: credentials unusable", conf_path);
+	run.bq = bq_new(conf, http, auth);
+
+	for (i = 0; i < conf->nstreams && run.outcome < UP_CONFIG; i++)
+		if (only == NULL || strcmp(only, conf->streams[i].name) == 0)
+			up_stream(&run, &conf->streams[i]);
+	up_status(&run);
+
+	bq_free(run.bq);
+	auth_free(auth);
+	http_free(http);
+	spool_unlock(lockfd);
+	conf_free(conf);
+	free(run.last_error);
+	switch (run.outcome) {
+	case UP_OK:
+		return EX_OK;
+	case UP_RETRY:
+		return EX_TEMPFAIL;
+	case UP_FAILED:
+		return EX_DATAERR;
+	default:
+		return EX_CONFIG;
+	}
+}
