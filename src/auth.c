@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -63,7 +64,31 @@ struct auth {
 	char		*metadata_url;
 	char		*token;
 	time_t		 expires;	/* monotonic seconds */
+	char		 error[512];	/* why the last auth_token() failed */
 };
+
+/*
+ * Record why no token came.  rc -2 (the credentials are wrong) is
+ * logged as a warning; rc -1 (try later) only at -v, since the caller
+ * retries and reports the outcome with auth_error().  Returns rc.
+ */
+static int
+auth_fail(struct auth *a, int rc, const char *fmt, ...) HS_PRINTF(3, 4);
+
+static int
+auth_fail(struct auth *a, int rc, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(a->error, sizeof a->error, fmt, ap);
+	va_end(ap);
+	if (rc == -2)
+		log_warnx("auth: %s", a->error);
+	else
+		log_info("auth: %s", a->error);
+	return rc;
+}
 
 static void
 auth_wipe_free(char *s)
@@ -514,7 +539,8 @@ auth_fetch(struct auth *a, long *expires_in)
 		jwt = auth_jwt(a->private_key, a->key_id, a->client_email,
 		    AUTH_SCOPE, a->token_uri, time(NULL));
 		if (jwt == NULL) {
-			rc = -2;
+			rc = auth_fail(a, -2, "cannot sign a JWT with the key "
+			    "of %s", a->describe);
 			goto fail;
 		}
 		body = xasprintf("grant_type=%s&assertion=%s",
@@ -542,13 +568,15 @@ auth_fetch(struct auth *a, long *expires_in)
 	}
 	safe = http_url_nosecret(req.url);
 	if (http_do(a->http, &req, &r) == -1) {
-		if (a->from_auto) {
-			log_warnx("auth: no credentials found: neither "
-			    "GOOGLE_APPLICATION_CREDENTIALS, gcloud's "
-			    "application_default_credentials.json nor a "
-			    "metadata server; set credentials in the config");
-			rc = -2;
-		}
+		/* Google's libraries, too, give up when nothing answers. */
+		if (a->from_auto)
+			rc = auth_fail(a, -2, "no credentials found: no "
+			    "GOOGLE_APPLICATION_CREDENTIALS, no gcloud "
+			    "application_default_credentials.json, no metadata "
+			    "server (%s); set credentials in the config",
+			    r.error);
+		else
+			rc = auth_fail(a, -1, "%s: %s", safe, r.error);
 		goto fail;
 	}
 	if (r.status >= 200 && r.status < 300) {
@@ -556,7 +584,8 @@ auth_fetch(struct auth *a, long *expires_in)
 		    expires_in, &why) == 0)
 			rc = 0;
 		else
-			log_warnx("auth: token answer from %s: %s", safe, why);
+			rc = auth_fail(a, -1, "token answer from %s: %s", safe,
+			    why);
 		goto fail;
 	}
 	if (auth_parse_token(buf_str(&r.body), r.body.len, &tok, expires_in,
@@ -564,13 +593,10 @@ auth_fetch(struct auth *a, long *expires_in)
 		free(why);
 		why = NULL;
 	}
-	log_warnx("auth: %s (%s) refused a token: HTTP %ld%s%s", safe,
-	    a->describe, r.status, why != NULL ? ": " : "",
+	rc = auth_fail(a, r.status == 408 || r.status == 429 ||
+	    r.status >= 500 ? -1 : -2, "%s (%s) refused a token: HTTP %ld%s%s",
+	    safe, a->describe, r.status, why != NULL ? ": " : "",
 	    why != NULL ? why : "");
-	if (r.status == 408 || r.status == 429 || r.status >= 500)
-		rc = -1;
-	else
-		rc = -2;
 fail:
 	if (body != NULL)
 		OPENSSL_cleanse(body, strlen(body));
@@ -602,10 +628,9 @@ auth_run_command(struct auth *a)
 
 	buf_init(&line, AUTH_TOKEN_MAX + 1);
 	fflush(NULL);
-	if ((fp = popen(a->command, "r")) == NULL) {
-		log_warn("auth: cannot run the credentials command");
-		return -1;
-	}
+	if ((fp = popen(a->command, "r")) == NULL)
+		return auth_fail(a, -1, "cannot run the credentials command: "
+		    "%s", strerror(errno));
 	while (!eol && (c = getc(fp)) != EOF) {
 		if (c == '\n')
 			eol = 1;
@@ -618,29 +643,27 @@ auth_run_command(struct auth *a)
 		drained += (size_t)c;
 	st = pclose(fp);
 	if (st == -1) {
-		log_warn("auth: credentials command");
-		rc = -1;
+		rc = auth_fail(a, -1, "credentials command: %s",
+		    strerror(errno));
 		goto fail;
 	}
 	if (WIFSIGNALED(st)) {
-		log_warnx("auth: credentials command killed by signal %d",
-		    WTERMSIG(st));
-		rc = -1;
+		rc = auth_fail(a, -1, "credentials command killed by signal "
+		    "%d", WTERMSIG(st));
 		goto fail;
 	}
 	if (WEXITSTATUS(st) != 0) {
-		log_warnx("auth: credentials command exited with status %d",
+		rc = auth_fail(a, WEXITSTATUS(st) == EX_TEMPFAIL ? -1 : -2,
+		    "credentials command exited with status %d",
 		    WEXITSTATUS(st));
-		if (WEXITSTATUS(st) == EX_TEMPFAIL)
-			rc = -1;
 		goto fail;
 	}
 	while (line.len > 0 && (line.data[line.len - 1] == '\r' ||
 	    line.data[line.len - 1] == ' ' || line.data[line.len - 1] == '\t'))
 		line.data[--line.len] = '\0';
 	if (toolong || !auth_token_ok(buf_str(&line))) {
-		log_warnx("auth: credentials command printed no usable token "
-		    "on its first line");
+		rc = auth_fail(a, -2, "credentials command printed no usable "
+		    "token on its first line");
 		goto fail;
 	}
 	a->token = xstrdup(buf_str(&line));
@@ -666,6 +689,7 @@ auth_token(struct auth *a, const char **token)
 		return 0;
 	}
 	auth_invalidate(a);
+	a->error[0] = '\0';
 	if (a->kind == AUTH_COMMAND)
 		rc = auth_run_command(a);
 	else
@@ -685,6 +709,12 @@ auth_invalidate(struct auth *a)
 	auth_wipe_free(a->token);
 	a->token = NULL;
 	a->expires = 0;
+}
+
+const char *
+auth_error(const struct auth *a)
+{
+	return a->error[0] != '\0' ? a->error : "no error";
 }
 
 const char *

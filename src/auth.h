@@ -14,8 +14,9 @@
  * -1 when the token service failed in a way worth retrying later, -2
  * when the credentials themselves are unusable.  Tokens are cached until
  * AUTH_EARLY seconds before they expire; auth_invalidate() drops the
- * cached one after the API answered 401.  No token, key or secret is
- * ever logged.  Nothing here exits.
+ * cached one after the API answered 401.  auth_error() says why the last
+ * auth_token() failed (a -2 is also logged as a warning, a -1 only at
+ * -v).  No token, key or secret is ever logged.  Nothing here exits.
  */
 #ifndef HS_AUTH_H
 #define HS_AUTH_H
@@ -39,6 +40,7 @@ struct auth	*auth_new(const struct conf *, struct http *);
 int		 auth_token(struct auth *, const char **);
 void		 auth_invalidate(struct auth *);
 const char	*auth_describe(const struct auth *);
+const char	*auth_error(const struct auth *);
 void		 auth_free(struct auth *);
 
 /* The pure parts, for the unit tests. */

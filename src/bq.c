@@ -588,8 +588,8 @@ bq_call(struct bq *bq, struct http_req *req, const char *const *extra,
 	for (i = 0; i < 2; i++) {
 		if ((a = auth_token(bq->auth, &tok)) != 0) {
 			bq_job_error(job, a == -2 ? BQ_CONFIG : BQ_RETRY,
-			    "auth", "no access token from %s",
-			    auth_describe(bq->auth));
+			    "auth", "no access token: %s",
+			    auth_error(bq->auth));
 			return job->result;
 		}
 		authz = xasprintf("Authorization: Bearer %s", tok);
@@ -606,7 +606,7 @@ bq_call(struct bq *bq, struct http_req *req, const char *const *extra,
 		if (a == -1) {
 			safe = http_url_nosecret(req->url);
 			bq_job_error(job, BQ_RETRY, "transport",
-			    "no answer from %s", safe);
+			    "no answer from %s: %s", safe, r->error);
 			free(safe);
 			return BQ_RETRY;
 		}

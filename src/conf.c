@@ -84,6 +84,7 @@ static const struct conf_key conf_keys[] = {
 	    "https://bigquery.googleapis.com", 0, 0 },
 	{ "token_uri", SC_GLOBAL, T_STR, G(token_uri), NULL, 0, 0 },
 	{ "ca_file", SC_GLOBAL, T_STR, G(ca_file), NULL, 0, 0 },
+	{ "base_url", SC_GLOBAL, T_STR, G(base_url), "http://localhost/ds", 0, 0 },
 	{ "jobs_per_table_per_day", SC_GLOBAL, T_ULONG,
 	    G(jobs_per_table_per_day), "1000", 1, 100000 },
 	{ "keep_done", SC_GLOBAL, T_DURATION, G(keep_done), "7d",

@@ -102,6 +102,7 @@ struct conf {
 	long		 http_timeout;
 	long		 job_timeout;	/* give up polling, retry next run */
 	char		*ca_file;
+	char		*base_url;	/* public URL prefix (stream add) */
 	int		 has_secret;
 	struct conf_stream *streams;
 	size_t		 nstreams;

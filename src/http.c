@@ -114,6 +114,8 @@ http_resp_reset(struct http_resp *r)
 {
 	http_resp_clear_headers(r);
 	buf_reset(&r->body);
+	free(r->error);
+	r->error = NULL;
 	r->status = 0;
 	r->curl_error = 0;
 }
@@ -121,9 +123,8 @@ http_resp_reset(struct http_resp *r)
 void
 http_resp_release(struct http_resp *r)
 {
-	http_resp_clear_headers(r);
+	http_resp_reset(r);
 	buf_release(&r->body);
-	r->status = 0;
 }
 
 /*
@@ -472,6 +473,7 @@ http_do(struct http *h, const struct http_req *req, struct http_resp *r)
 			log_warnx("http: range %" PRIu64 "+%" PRIu64
 			    " is outside the %" PRIu64 " bytes of data",
 			    req->src_off, req->src_len, req->src->total);
+			r->error = xstrdup("range outside the data");
 			return -1;
 		}
 		rd.total += req->src_len;
@@ -497,15 +499,21 @@ http_do(struct http *h, const struct http_req *req, struct http_resp *r)
 	e = curl_easy_perform(h->curl);
 	if (e != CURLE_OK) {
 		r->curl_error = (int)e;
-		if (rd.failed)
+		if (rd.failed) {
+			/* Our data changed under us: worth a warning. */
+			r->error = xstrdup(rd.why);
 			log_warnx("http: %s %s: %s", req->method, safe, rd.why);
-		else if (e == CURLE_WRITE_ERROR)
-			log_warnx("http: %s %s: answer larger than %d bytes",
-			    req->method, safe, HTTP_BODY_MAX);
-		else
-			log_warnx("http: %s %s: %s", req->method, safe,
-			    h->errbuf[0] != '\0' ? h->errbuf :
-			    curl_easy_strerror(e));
+		} else {
+			if (e == CURLE_WRITE_ERROR)
+				r->error = xasprintf("answer larger than %d "
+				    "bytes", HTTP_BODY_MAX);
+			else
+				r->error = xstrdup(h->errbuf[0] != '\0' ?
+				    h->errbuf : curl_easy_strerror(e));
+			/* The caller retries or reports; -v shows each. */
+			log_info("http: %s %s: %s", req->method, safe,
+			    r->error);
+		}
 		goto fail;
 	}
 	(void)curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -514,6 +522,8 @@ http_do(struct http *h, const struct http_req *req, struct http_resp *r)
 	    rd.total, status);
 	rc = 0;
 fail:
+	if (rc == -1 && r->error == NULL)
+		r->error = xstrdup("the request could not be made");
 	if (rd.fd != -1)
 		close(rd.fd);
 	curl_slist_free_all(hdrs);

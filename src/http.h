@@ -4,8 +4,10 @@
  * an in-memory prefix, then a byte range of a source (files read one
  * after another, never held whole in memory), then an in-memory suffix;
  * any part may be empty.  http_do() returns 0 when an HTTP answer came,
- * whatever its status, and -1 on a transport error (logged with the URL
- * minus its query, never a header or a body).  The answer body is kept
+ * whatever its status, and -1 on a transport error, described in
+ * resp->error for the caller to report (logged only at -v, with the URL
+ * minus its query; never a header or a body).  A source file found
+ * shorter than its recorded size is logged as a warning.  The answer body is kept
  * up to HTTP_BODY_MAX bytes; a longer one is a transport error.
  * Nothing here exits.
  */
@@ -60,7 +62,8 @@ struct http_resp {
 	char		*location;
 	char		*range;		/* resumable uploads: "bytes=0-N" */
 	long		 retry_after;	/* seconds; -1 when not sent */
-	int		 curl_error;	/* after -1: what failed (for logs) */
+	char		*error;		/* after -1: what failed */
+	int		 curl_error;	/* after -1: libcurl's code */
 };
 
 struct http	*http_new(const struct conf *);

@@ -1396,3 +1396,238 @@ spool_quota_note(const char *spool_dir, const char *table, time_t now)
 	free(tmp);
 	return rc;
 }
+
+/* ---- for hookspoolctl ---- */
+
+/*
+ * Is name a batch of state s?  In failed/ and corrupt/ a NAME.err beside a
+ * batch is its error text, never a batch of its own.
+ */
+int
+spool_is_batch(enum spool_state s, const char *name)
+{
+	size_t len = strlen(name);
+
+	if (!spool_valid_name(name) || (s == SPOOL_ACTIVE &&
+	    strcmp(name, "JOB") == 0))
+		return 0;
+	if ((s == SPOOL_FAILED || s == SPOOL_CORRUPT) && len > 4 &&
+	    strcmp(name + len - 4, ".err") == 0)
+		return 0;
+	return 1;
+}
+
+/* Where a batch is; job is only used for active/. */
+char *
+spool_batch_path(const char *dir, enum spool_state s, const char *job,
+    const char *name)
+{
+	if (s == SPOOL_ACTIVE)
+		return xasprintf("%s/active/%s/%s", dir, job, name);
+	return spool_path(dir, s, name);
+}
+
+/*
+ * The batches of a state, sorted by name, without .err files; for
+ * active/, those of job folder job.  Vanished files are skipped.
+ */
+int
+spool_list_batches(const char *dir, enum spool_state s, const char *job,
+    struct spool_entry **out, size_t *np)
+{
+	struct spool_entry *v = NULL;
+	size_t n = 0, i, k;
+	char *path;
+	DIR *d;
+	struct dirent *de;
+	struct stat sb;
+
+	*out = NULL;
+	*np = 0;
+	if (s != SPOOL_ACTIVE) {
+		if (spool_list(dir, s, &v, &n) == -1)
+			return -1;
+		for (i = k = 0; i < n; i++) {
+			if (spool_is_batch(s, v[i].name))
+				v[k++] = v[i];
+			else
+				free(v[i].name);
+		}
+		*out = v;
+		*np = k;
+		return 0;
+	}
+	path = xasprintf("%s/active/%s", dir, job);
+	if ((d = opendir(path)) == NULL) {
+		free(path);
+		return errno == ENOENT ? 0 : -1;	/* a job that settled */
+	}
+	while ((de = readdir(d)) != NULL) {
+		if (!spool_is_batch(s, de->d_name) ||
+		    fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) ==
+		    -1 || !S_ISREG(sb.st_mode))
+			continue;
+		v = xreallocarray(v, n + 1, sizeof *v);
+		v[n].name = xstrdup(de->d_name);
+		v[n].size = (uint64_t)sb.st_size;
+		v[n].mtime = sb.st_mtime;
+		n++;
+	}
+	closedir(d);
+	free(path);
+	if (n > 1)
+		qsort(v, n, sizeof *v, spool_entry_cmp);
+	*out = v;
+	*np = n;
+	return 0;
+}
+
+/*
+ * Which state holds batch name: 0 with *sp (and *jobp, allocated, for
+ * active/), 1 when it is nowhere, -1 on error.
+ */
+int
+spool_find(const char *dir, const char *name, enum spool_state *sp,
+    char **jobp)
+{
+	struct stat sb;
+	char **jobs, *path;
+	size_t n, i;
+	int s, found, rc = 1;
+
+	*jobp = NULL;
+	if (!spool_valid_name(name))
+		return 1;
+	for (s = 0; s < SPOOL_NSTATES; s++) {
+		if (s == SPOOL_ACTIVE || !spool_is_batch(s, name))
+			continue;
+		path = spool_path(dir, s, name);
+		found = stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+		free(path);
+		if (found) {
+			*sp = s;
+			return 0;
+		}
+	}
+	if (spool_jobs(dir, &jobs, &n) == -1)
+		return -1;
+	for (i = 0; i < n; i++) {
+		path = spool_batch_path(dir, SPOOL_ACTIVE, jobs[i], name);
+		if (rc == 1 && spool_is_batch(SPOOL_ACTIVE, name) &&
+		    stat(path, &sb) == 0 && S_ISREG(sb.st_mode)) {
+			*sp = SPOOL_ACTIVE;
+			*jobp = xstrdup(jobs[i]);
+			rc = 0;
+		}
+		free(path);
+		free(jobs[i]);
+	}
+	free(jobs);
+	return rc;
+}
+
+/* The .err text of a batch (at most 64K), or NULL when it has none. */
+char *
+spool_err_read(const char *dir, enum spool_state s, const char *name)
+{
+	char *path = xasprintf("%s/%s/%s.err", dir, spool_state_names[s],
+	    name);
+	struct buf b;
+	char chunk[4096];
+	size_t n;
+	FILE *fp;
+
+	buf_init(&b, 64 * 1024);
+	if ((fp = fopen(path, "r")) != NULL) {
+		while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0 &&
+		    buf_add(&b, chunk, n) == 0)
+			;
+		fclose(fp);
+	}
+	free(path);
+	if (fp == NULL) {
+		buf_release(&b);
+		return NULL;
+	}
+	return buf_detach(&b, NULL);
+}
+
+/*
+ * Is tmp/name an orphan (writer gone, past the grace period)?  1 yes, 0
+ * no, -1 when it vanished.  Only files past the grace period are locked:
+ * a writer locks its new batch right after creating it, and our lock in
+ * that moment would make its flock fail.
+ */
+int
+spool_tmp_orphan(const char *dir, const char *name, time_t now)
+{
+	char *path = spool_path(dir, SPOOL_TMP, name);
+	struct stat sb;
+	int fd, rc = -1;
+
+	if (stat(path, &sb) == -1)
+		goto out;
+	rc = 0;
+	if (now - sb.st_ctime < SPOOL_ORPHAN_GRACE)
+		goto out;
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		rc = -1;
+		goto out;
+	}
+	rc = flock(fd, LOCK_SH | LOCK_NB) == 0;
+	close(fd);
+out:
+	free(path);
+	return rc;
+}
+
+/*
+ * Read a batch without changing it, judging each line as spool_validate
+ * does.  fn (when not NULL) sees every line: why is NULL for a hit record.
+ * With live set (a tmp/ batch whose writer may be appending) an unended
+ * last line is a hit being written, neither good nor bad.  Returns 0, 1
+ * when the file vanished, -1 on error.
+ */
+int
+spool_scan(const char *path, int live, void (*fn)(void *, unsigned long,
+    const char *, size_t, const char *), void *arg, unsigned long *good,
+    unsigned long *bad)
+{
+	FILE *fp;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t n;
+	unsigned long lineno = 0;
+	const char *why;
+	int torn, rc = 0;
+
+	*good = *bad = 0;
+	if ((fp = fopen(path, "r")) == NULL) {
+		if (errno == ENOENT)
+			return 1;
+		log_warn("spool: cannot open '%s'", path);
+		return -1;
+	}
+	while ((n = getline(&line, &cap, fp)) > 0) {
+		lineno++;
+		torn = line[n - 1] != '\n';
+		if (torn && live)
+			break;
+		why = torn ? "torn last line (no newline): never acknowledged" :
+		    (size_t)n > SPOOL_MAX_LINE ? "line too long" :
+		    spool_check_line(line, (size_t)n - 1);
+		if (why == NULL)
+			(*good)++;
+		else
+			(*bad)++;
+		if (fn != NULL)
+			fn(arg, lineno, line, (size_t)n - !torn, why);
+	}
+	if (ferror(fp)) {
+		log_warn("spool: cannot read '%s'", path);
+		rc = -1;
+	}
+	fclose(fp);
+	free(line);
+	return rc;
+}

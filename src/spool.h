@@ -105,4 +105,17 @@ int	 spool_quota_note(const char *, const char *, time_t);
 int	 spool_status_write(const char *, const char *);
 char	*spool_status_read(const char *);
 
+/* ---- for hookspoolctl ---- */
+int	 spool_is_batch(enum spool_state, const char *);
+char	*spool_batch_path(const char *, enum spool_state, const char *,
+	    const char *);
+int	 spool_list_batches(const char *, enum spool_state, const char *,
+	    struct spool_entry **, size_t *);
+int	 spool_find(const char *, const char *, enum spool_state *, char **);
+char	*spool_err_read(const char *, enum spool_state, const char *);
+int	 spool_tmp_orphan(const char *, const char *, time_t);
+int	 spool_scan(const char *, int, void (*)(void *, unsigned long,
+	    const char *, size_t, const char *), void *, unsigned long *,
+	    unsigned long *);
+
 #endif

@@ -172,6 +172,7 @@ main(int argc, char **argv)
 		return EX_SOFTWARE;
 	if ((auth = auth_new(&conf, http)) == NULL) {
 		printf("result=config\n");
+		http_free(http);
 		return 5;
 	}
 	bq_job_init(&job);

@@ -151,6 +151,7 @@ import threading
 import time
 import urllib.parse
 
+sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from bqrules import (REASON, ApiError, check_job, check_partitioning,  # noqa
                      check_schema, invalid, loads, parse_multipart,
@@ -202,8 +203,6 @@ GFE_HTML = ("<!DOCTYPE html>\n<html lang=en><meta charset=utf-8><title>Error "
             "That's all we know.</ins>\n")
 FAULT_KINDS = {"status", "reset", "lost_answer", "slow", "expire_tokens",
                "token_ttl", "partial308", "session_gone", "job_error"}
-
-
 
 
 class OAuthError(Exception):
