@@ -646,7 +646,16 @@ conf_check(struct conf_parse *p)
 		if (st->signature != CONF_SIG_NONE) {
 			if (st->signature_secret == NULL &&
 			    st->signature_secret_file != NULL) {
-				if (conf_read_file(p, st->signature_secret_file,
+				struct stat sb;
+
+				if (stat(st->signature_secret_file, &sb) == 0 &&
+				    (sb.st_mode & S_IROTH))
+					conf_error(p, "stream '%s': '%s' holds a "
+					    "secret and is readable by others; "
+					    "chmod o-r it", st->name,
+					    st->signature_secret_file);
+				else if (conf_read_file(p,
+				    st->signature_secret_file,
 				    &st->signature_secret,
 				    &st->signature_secret_len, 64 * 1024) == 0) {
 					/* A trailing newline is not part of it. */

@@ -47,6 +47,7 @@ struct fcgi_stream {
 struct fcgi_worker {
 	pthread_t	 thread;
 	int		 id;
+	int		 joined;
 	struct buf	 body;
 	struct buf	 inflated;
 	struct buf	 line;
@@ -221,8 +222,17 @@ fcgi_collect_headers(struct fcgi_worker *w, FCGX_Request *r, struct buf *names)
 	for (e = r->envp; *e != NULL; e++) {
 		if ((eq = strchr(*e, '=')) == NULL)
 			continue;
-		if (strncmp(*e, "HTTP_", 5) == 0)
+		if (strncmp(*e, "HTTP_", 5) == 0) {
 			src = *e + 5;
+			/* Credentials stay out of the table; CONTENT_* come
+			 * without the prefix (some servers send both). */
+			if (strncmp(src, "AUTHORIZATION=", 14) == 0 ||
+			    strncmp(src, "PROXY_AUTHORIZATION=", 20) == 0 ||
+			    strncmp(src, "COOKIE=", 7) == 0 ||
+			    strncmp(src, "CONTENT_LENGTH=", 15) == 0 ||
+			    strncmp(src, "CONTENT_TYPE=", 13) == 0)
+				continue;
+		}
 		else if (strncmp(*e, "CONTENT_TYPE=", 13) == 0 ||
 		    strncmp(*e, "CONTENT_LENGTH=", 15) == 0)
 			src = *e;
@@ -311,10 +321,10 @@ fcgi_respond(FCGX_Request *r, const struct conf_stream *st, const char *id,
 		fcgi_status(r, 200, "OK");
 		fcgi_cors(r, st);
 		FCGX_FPrintF(r->out, "Content-Type: image/gif\r\n"
-		    "Content-Length: %zu\r\n"
+		    "Content-Length: %lu\r\n"
 		    "Cache-Control: no-cache, no-store, must-revalidate\r\n"
 		    "Pragma: no-cache\r\nExpires: 0\r\n\r\n",
-		    sizeof fcgi_pixel);
+		    (unsigned long)sizeof fcgi_pixel);
 		if (!head)
 			FCGX_PutStr((const char *)fcgi_pixel,
 			    (int)sizeof fcgi_pixel, r->out);
@@ -322,9 +332,10 @@ fcgi_respond(FCGX_Request *r, const struct conf_stream *st, const char *id,
 	case CONF_RESP_FILE:
 		fcgi_status(r, 200, "OK");
 		fcgi_cors(r, st);
+		/* libfcgi's own printf knows no %zu. */
 		FCGX_FPrintF(r->out, "Content-Type: %s\r\n"
-		    "Content-Length: %zu\r\n\r\n", st->response_content_type,
-		    st->response_len);
+		    "Content-Length: %lu\r\n\r\n", st->response_content_type,
+		    (unsigned long)st->response_len);
 		if (!head)
 			FCGX_PutStr(st->response_body, (int)st->response_len,
 			    r->out);
@@ -712,12 +723,16 @@ main(int argc, char **argv)
 	FCGX_ShutdownPending();
 	do {
 		running = 0;
-		for (i = 0; i < n; i++)
-			if (pthread_kill(workers[i].thread, 0) == 0 &&
-			    pthread_tryjoin_np(workers[i].thread, NULL) != 0) {
-				pthread_kill(workers[i].thread, SIGUSR2);
-				running++;
+		for (i = 0; i < n; i++) {
+			if (workers[i].joined)
+				continue;
+			if (pthread_tryjoin_np(workers[i].thread, NULL) == 0) {
+				workers[i].joined = 1;
+				continue;
 			}
+			pthread_kill(workers[i].thread, SIGUSR2);
+			running++;
+		}
 		if (running)
 			nanosleep(&(struct timespec){ 0, 50 * 1000 * 1000 },
 			    NULL);

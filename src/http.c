@@ -398,8 +398,10 @@ http_setup(struct http *h, const struct http_req *req, struct http_resp *r,
 	long total;
 
 	curl_easy_reset(c);
-#define SET(opt, val) \
-	do { if (e == CURLE_OK) e = curl_easy_setopt(c, opt, val); } while (0)
+#define SET(opt, val) do {					\
+	if (e == CURLE_OK)						\
+		e = curl_easy_setopt(c, opt, val);			\
+} while (0)
 	SET(CURLOPT_URL, req->url);
 	SET(CURLOPT_NOSIGNAL, 1L);
 	SET(CURLOPT_ERRORBUFFER, h->errbuf);

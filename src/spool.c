@@ -640,11 +640,13 @@ spool_seal_orphans(const char *dir, time_t now, unsigned *sealed)
 		to = spool_path(dir, SPOOL_NEW, v[i].name);
 		if ((fd = open(from, O_RDWR | O_CLOEXEC)) == -1)
 			goto next;	/* vanished */
-		if (flock(fd, LOCK_EX | LOCK_NB) == -1)
-			goto next;	/* its writer is alive */
+		/* Age first: a lock taken on a batch its writer has just
+		 * created, before it locks it, would fail that writer. */
 		if (fstat(fd, &sb) == -1 ||
 		    now - sb.st_ctime < SPOOL_ORPHAN_GRACE)
 			goto next;
+		if (flock(fd, LOCK_EX | LOCK_NB) == -1)
+			goto next;	/* its writer is alive */
 		if (sb.st_size == 0) {
 			(void)unlink(from);
 			goto next;
@@ -812,11 +814,20 @@ spool_validate(const char *dir, enum spool_state s, const char *name,
 	tmp = xasprintf("%s/%s/.%s.valid", dir, spool_state_names[s], name);
 	if (spool_write_file(tmp, okb.data, okb.len) == -1)
 		goto out;
-	if (rename(tmp, path) == -1) {
-		log_warn("spool: cannot rename '%s' to '%s'", tmp, path);
+	/*
+	 * Exchange, not rename: if the batch was moved away meanwhile (an
+	 * admin's hold), a rename would bring a copy back and load it twice.
+	 */
+	if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_EXCHANGE) == -1) {
+		if (errno == ENOENT)
+			rc = 2;
+		else
+			log_warn("spool: cannot exchange '%s' and '%s'", tmp,
+			    path);
 		(void)unlink(tmp);
 		goto out;
 	}
+	(void)unlink(tmp);	/* the original, now under the hidden name */
 	(void)spool_sync_state(dir, s);
 	rc = 0;
 out:
@@ -881,7 +892,8 @@ spool_lock(const char *spool_dir, int *fdp)
 	char *path = xasprintf("%s/.lock", spool_dir);
 	int fd;
 
-	(void)spool_prepare(spool_dir);
+	if (mkdir(spool_dir, 0750) == -1 && errno != EEXIST)
+		log_warn("spool: cannot create '%s'", spool_dir);
 	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
 	if (fd == -1) {
 		log_warn("spool: cannot open '%s'", path);
@@ -1459,8 +1471,13 @@ spool_list_batches(const char *dir, enum spool_state s, const char *job,
 	}
 	path = xasprintf("%s/active/%s", dir, job);
 	if ((d = opendir(path)) == NULL) {
+		if (errno == ENOENT) {	/* a job that settled meanwhile */
+			free(path);
+			return 0;
+		}
+		log_warn("spool: cannot open '%s'", path);
 		free(path);
-		return errno == ENOENT ? 0 : -1;	/* a job that settled */
+		return -1;
 	}
 	while ((de = readdir(d)) != NULL) {
 		if (!spool_is_batch(s, de->d_name) ||

@@ -195,3 +195,160 @@ post_hit() {
 jfield() {
     python3 -c 'import json,sys; print(json.dumps(json.loads(sys.argv[1]).get(sys.argv[2]), ensure_ascii=False))' "$1" "$2"
 }
+
+# ---- uploader helpers ----
+# The fake BigQuery (tests/fake-bigquery) and hookspool-upload configs.
+
+# start_fake_bq [FAKE ARGS...]: a fresh service-account key in $T/key and
+# fake_bigquery.py on a free loopback port (extra args: --polls-to-done N,
+# --faults JSON, ...).  Sets FAKE_API (base URL), FAKE_PID, FAKE_KEY (the
+# key.json, whose token_uri points at the fake).  Log: $T/fake.log.
+start_fake_bq() {
+    need python3 openssl curl
+    need_file "$FAKE_BQ/fake_bigquery.py"
+    sh "$FAKE_BQ/make-key.sh" "$T/key" http://127.0.0.1:1/token >/dev/null ||
+        return 1
+    rm -f "$T/fake.port"
+    python3 "$FAKE_BQ/fake_bigquery.py" --listen 127.0.0.1:0 \
+        --port-file "$T/fake.port" --public-key "$T/key/sa.pub" --quiet \
+        "$@" 2>>"$T/fake.log" &
+    FAKE_PID=$!
+    HS_PIDS+=($!)
+    wait_for 15 test -s "$T/fake.port" || return 1
+    FAKE_API=http://127.0.0.1:$(cat "$T/fake.port")
+    sh "$FAKE_BQ/make-key.sh" "$T/key" "$FAKE_API/token" >/dev/null ||
+        return 1
+    FAKE_KEY=$T/key/key.json
+    wait_for 10 curl -s -f -o /dev/null "$FAKE_API/_fake/state"
+}
+
+# fake_faults 'F, F, ...': replace the fake's fault list (empty: none).
+fake_faults() {
+    curl -s -f -o /dev/null -X POST "$FAKE_API/_fake/faults" \
+        --data-binary "{\"faults\":[$1]}" || {
+        echo "# the fake refused the faults: $1"
+        return 1
+    }
+}
+
+# fake_reset: forget the fake's jobs, tables, counters and faults.
+fake_reset() {
+    curl -s -f -o /dev/null -X POST "$FAKE_API/_fake/reset"
+}
+
+# fake_state [PYTHON EXPR]: GET /_fake/state as JSON, or EXPR evaluated
+# with s = that state (e.g. 's["counters"]["jwt_verified"]').
+fake_state() {
+    curl -s -f "$FAKE_API/_fake/state" | python3 -c '
+import json, sys
+s = json.load(sys.stdin)
+if len(sys.argv) > 1:
+    v = eval(sys.argv[1])
+    print(v if isinstance(v, (str, int, float)) else json.dumps(v))
+else:
+    print(json.dumps(s))' "$@"
+}
+
+# fake_fired: how many times the current faults fired, in total.
+fake_fired() {
+    curl -s -f "$FAKE_API/_fake/faults" | python3 -c '
+import json, sys
+print(sum(f["fired"] for f in json.load(sys.stdin)["faults"]))'
+}
+
+# fake_rows TABLE: the table's rows, one JSON object a line (nothing when
+# the table does not exist).
+fake_rows() {
+    curl -s -f "$FAKE_API/_fake/rows?table=$1" 2>/dev/null || true
+}
+
+# up_conf FILE STREAM_ID [extra global lines]: hs_conf plus the uploader's
+# keys for the fake (credentials, project, api_base).
+up_conf() {
+    local f=$1 id=$2
+    shift 2
+    hs_conf "$f" "$id" "credentials = $FAKE_KEY" "project = test-project" \
+        "api_base = $FAKE_API" "$@"
+}
+
+# acked_ids LOADOUT: the hit_ids load.py saw answered 2xx, one a line.
+acked_ids() {
+    python3 -c '
+import json, sys
+for l in open(sys.argv[1]):
+    r = json.loads(l)
+    if 200 <= r["status"] < 300 and r.get("hit_id"):
+        print(r["hit_id"])' "$1"
+}
+
+# spool_ids DIR...: the hit_ids of every line of the batches under DIRs
+# (recursively; hidden and .err files skipped), one a line.
+spool_ids() {
+    python3 - "$@" <<'PY'
+import json, os, sys
+for top in sys.argv[1:]:
+    for d, _, names in os.walk(top):
+        for n in sorted(names):
+            if n.startswith(".") or n.endswith(".err") or n == "JOB":
+                continue
+            with open(os.path.join(d, n), "rb") as f:
+                for line in f:
+                    try:
+                        print(json.loads(line)["hit_id"])
+                    except (ValueError, KeyError, TypeError):
+                        pass
+PY
+}
+
+# rows_vs_ids TABLE IDFILE: compare the table's hit_ids with the ids in
+# IDFILE (one a line).  Prints "rows=R want=W missing=M extra=E dup=D"
+# and succeeds when every wanted id is there exactly once and no other.
+rows_vs_ids() {
+    fake_rows "$1" >"$T/.rows.$$"
+    python3 - "$T/.rows.$$" "$2" <<'PY'
+import collections, json, sys
+rows = [json.loads(l)["hit_id"] for l in open(sys.argv[1]) if l.strip()]
+want = set(l.strip() for l in open(sys.argv[2]) if l.strip())
+c = collections.Counter(rows)
+missing = want - set(c)
+extra = set(c) - want
+dup = [k for k, v in c.items() if v > 1]
+print("rows=%d want=%d missing=%d extra=%d dup=%d" % (
+    len(rows), len(want), len(missing), len(extra), len(dup)))
+sys.exit(0 if not missing and not extra and not dup else 1)
+PY
+}
+
+# count_files DIR: regular files in DIR (not hidden), 0 when it is absent.
+count_files() {
+    find "$1" -maxdepth 1 -type f ! -name '.*' 2>/dev/null | wc -l
+}
+
+# responder_pids: the hookspool-fcgi processes of this test.
+responder_pids() {
+    local p
+    for p in $(pgrep -f "$HS_FCGI" 2>/dev/null); do
+        grep -qs "$T" "/proc/$p/cmdline" && echo "$p"
+    done
+}
+
+# seal_responders STREAM: SIGUSR1 to this test's responders, then wait
+# until STREAM's tmp/ holds no batch (all sealed into new/).
+seal_responders() {
+    local p
+    for p in $(responder_pids); do
+        kill -USR1 "$p" 2>/dev/null
+    done
+    wait_for 10 test "$(count_files "$T/spool/$1/tmp")" -eq 0
+}
+
+# bq_get PATH: an authorised GET of the fake's BigQuery API (a token from
+# its metadata endpoint), the JSON answer on stdout.
+bq_get() {
+    local tok
+    tok=$(curl -s -f -H 'Metadata-Flavor: Google' \
+        "$FAKE_API/computeMetadata/v1/instance/service-accounts/default/token" |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["access_token"])') ||
+        return 1
+    curl -s -f -H "Authorization: Bearer $tok" "$FAKE_API$1"
+}

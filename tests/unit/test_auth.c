@@ -363,6 +363,8 @@ test_command(void)
 	a = auth_new(&conf, NULL);
 	is_int(auth_token(a, &tok), -2, "nonzero exit: config error");
 	ok(tok == NULL, "and no token");
+	is_str(auth_error(a), "credentials command exited with status 3",
+	    "auth_error says why");
 	auth_free(a);
 	conf.credentials = "command:exit 75";
 	a = auth_new(&conf, NULL);

@@ -1,0 +1,1413 @@
+/*
+ * hookspoolctl: the admin command, a table of verbs that work straight on
+ * the spool with no daemon (status, list, show, hold, release, requeue,
+ * delete, check, repair, config, stream add).
+ *
+ * Every spool file is read, moved and removed through spool.c; this file
+ * never renames or unlinks one itself.  It is safe while the responder and
+ * the uploader run: a batch that moves or vanishes under a verb is skipped
+ * and counted, never an error that stops the rest.  Batches in active/
+ * belong to the uploader and open ones in tmp/ to the responder: the verbs
+ * that change batches refuse them.
+ *
+ * Exit codes are sysexits(3); status --max-age answers like a Nagios
+ * plugin instead (0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN).
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <grp.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <uuid/uuid.h>
+
+#include "conf.h"
+#include "log.h"
+#include "spool.h"
+#include "xmalloc.h"
+
+#define ST(s)	(1u << (s))
+#define ALL_STATES ((1u << SPOOL_NSTATES) - 1)
+/* Backlog: hits not yet in BigQuery and on their way there. */
+#define BACKLOG	(ST(SPOOL_TMP) | ST(SPOOL_NEW) | ST(SPOOL_ACTIVE))
+
+/* Nagios plugin codes, for status --max-age. */
+#define NAGIOS_OK	0
+#define NAGIOS_WARNING	1
+#define NAGIOS_CRITICAL	2
+#define NAGIOS_UNKNOWN	3
+
+struct ctl {
+	struct conf	*conf;
+	const char	*conf_path;
+	const char	*only;		/* -s stream */
+	int		 nagios;	/* status --max-age: errors exit 3 */
+	time_t		 now;
+};
+
+/* One batch met by a walk over the spool. */
+struct ctl_item {
+	size_t		 si;		/* index of the stream */
+	const struct conf_stream *st;
+	const char	*dir;
+	enum spool_state state;
+	const char	*job;		/* active/ only */
+	const struct spool_entry *e;
+};
+
+struct ctl_verb {
+	const char	*name;
+	int		(*fn)(struct ctl *, int, char **);
+	const char	*usage;
+	int		 spool;		/* works on the spool (drop root) */
+};
+
+static int	ctl_status(struct ctl *, int, char **);
+static int	ctl_list(struct ctl *, int, char **);
+static int	ctl_show(struct ctl *, int, char **);
+static int	ctl_move(struct ctl *, int, char **);
+static int	ctl_check(struct ctl *, int, char **);
+static int	ctl_repair(struct ctl *, int, char **);
+static int	ctl_config(struct ctl *, int, char **);
+static int	ctl_stream(struct ctl *, int, char **);
+
+static const struct ctl_verb ctl_verbs[] = {
+	{ "status", ctl_status, "status [--json] [--max-age warn[,crit]]", 1 },
+	{ "list", ctl_list, "list [-j] [state]", 1 },
+	{ "show", ctl_show, "show batch", 1 },
+	{ "hold", ctl_move, "hold batch ... | ALL | -", 1 },
+	{ "release", ctl_move, "release batch ... | ALL | -", 1 },
+	{ "requeue", ctl_move, "requeue batch ... | ALL | -", 1 },
+	{ "delete", ctl_move, "delete batch ... | ALL [state] | -", 1 },
+	{ "check", ctl_check, "check", 1 },
+	{ "repair", ctl_repair, "repair", 1 },
+	{ "config", ctl_config, "config", 0 },
+	{ "stream", ctl_stream, "stream add name table", 0 },
+};
+#define CTL_NVERBS (sizeof ctl_verbs / sizeof ctl_verbs[0])
+
+/* What hold, release, requeue and delete do. */
+struct ctl_op {
+	const char	*verb;
+	const char	*did;		/* for the counts: "3 held" */
+	unsigned	 from;		/* the states it takes batches from */
+	int		 to;		/* -1: delete */
+};
+
+static const struct ctl_op ctl_ops[] = {
+	{ "hold", "held", ST(SPOOL_NEW), SPOOL_HOLD },
+	{ "release", "released", ST(SPOOL_HOLD), SPOOL_NEW },
+	{ "requeue", "requeued", ST(SPOOL_FAILED), SPOOL_NEW },
+	{ "delete", "deleted", ST(SPOOL_NEW) | ST(SPOOL_HOLD) |
+	    ST(SPOOL_FAILED) | ST(SPOOL_CORRUPT) | ST(SPOOL_DONE), -1 },
+};
+
+struct ctl_counts {
+	unsigned long	 done;
+	unsigned long	 notfound;	/* nowhere, or not in a source state */
+	unsigned long	 refused;	/* active/, tmp/, or ambiguous */
+	unsigned long	 skipped;	/* moved away while we worked */
+	unsigned long	 errors;
+};
+
+static void __attribute__((noreturn))
+usage(void)
+{
+	size_t i;
+
+	fprintf(stderr, "usage: hookspoolctl [-v] [-c config] [-s stream] "
+	    "verb [argument ...]\n");
+	for (i = 0; i < CTL_NVERBS; i++)
+		fprintf(stderr, "%s %s\n", i == 0 ? "verbs:" : "      ",
+		    ctl_verbs[i].usage);
+	exit(EX_USAGE);
+}
+
+static void
+ctl_age(char *out, size_t len, long s)
+{
+	if (s < 0)
+		s = 0;
+	if (s < 60)
+		snprintf(out, len, "%lds", s);
+	else if (s < 3600)
+		snprintf(out, len, "%ldm%02lds", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(out, len, "%ldh%02ldm", s / 3600, s % 3600 / 60);
+	else
+		snprintf(out, len, "%ldd%02ldh", s / 86400, s % 86400 / 3600);
+}
+
+static void
+ctl_bytes(char *out, size_t len, uint64_t v)
+{
+	static const char units[] = "KMGTP";
+	double d = (double)v;
+	int u = -1;
+
+	if (v < 1024) {
+		snprintf(out, len, "%" PRIu64, v);
+		return;
+	}
+	while (d >= 1024 && u < 4) {
+		d /= 1024;
+		u++;
+	}
+	snprintf(out, len, "%.1f%c", d, units[u]);
+}
+
+static int
+ctl_selected(const struct ctl *ctl, const struct conf_stream *st)
+{
+	return ctl->only == NULL || strcmp(ctl->only, st->name) == 0;
+}
+
+/* The batches of one state (of one job folder for active/). */
+static void
+ctl_walk_dir(struct ctl *ctl, struct ctl_item *it,
+    void (*fn)(struct ctl *, const struct ctl_item *, void *), void *arg,
+    unsigned long *errors)
+{
+	struct spool_entry *v;
+	size_t n, k;
+
+	if (spool_list_batches(it->dir, it->state, it->job, &v, &n) == -1) {
+		(*errors)++;	/* spool.c said which folder and why */
+		return;
+	}
+	for (k = 0; k < n; k++) {
+		it->e = &v[k];
+		fn(ctl, it, arg);
+	}
+	it->e = NULL;
+	spool_entries_free(v, n);
+}
+
+/*
+ * Call fn for every batch of the given states of the selected streams, in
+ * stream, state and name order.  A listing that fails is logged and
+ * counted in *errors; the walk goes on.
+ */
+static void
+ctl_walk(struct ctl *ctl, unsigned states,
+    void (*fn)(struct ctl *, const struct ctl_item *, void *), void *arg,
+    unsigned long *errors)
+{
+	struct ctl_item it;
+	char **jobs, *dir;
+	size_t i, nj, j;
+	int s;
+
+	for (i = 0; i < ctl->conf->nstreams; i++) {
+		if (!ctl_selected(ctl, &ctl->conf->streams[i]))
+			continue;
+		memset(&it, 0, sizeof it);
+		it.si = i;
+		it.st = &ctl->conf->streams[i];
+		it.dir = dir = spool_stream_dir(ctl->conf, it.st);
+		for (s = 0; s < SPOOL_NSTATES; s++) {
+			if (!(states & ST(s)))
+				continue;
+			it.state = s;
+			it.job = NULL;
+			if (s != SPOOL_ACTIVE) {
+				ctl_walk_dir(ctl, &it, fn, arg, errors);
+				continue;
+			}
+			if (spool_jobs(dir, &jobs, &nj) == -1) {
+				(*errors)++;
+				continue;
+			}
+			for (j = 0; j < nj; j++) {
+				it.job = jobs[j];
+				ctl_walk_dir(ctl, &it, fn, arg, errors);
+				free(jobs[j]);
+			}
+			free(jobs);
+		}
+		free(dir);
+	}
+}
+
+static char *
+ctl_item_path(const struct ctl_item *it)
+{
+	return spool_batch_path(it->dir, it->state, it->job, it->e->name);
+}
+
+/*
+ * The hits of a batch (its lines): 0, 1 when it vanished, -1 on error.
+ * done/ is not read, *lines is CTL_UNCOUNTED there: its hits are in
+ * BigQuery already, and keep_done days of them can be gigabytes.
+ */
+#define CTL_UNCOUNTED ULONG_MAX
+static int
+ctl_hits(const struct ctl_item *it, unsigned long *lines)
+{
+	char *path;
+	int rc;
+
+	if (it->state == SPOOL_DONE) {
+		*lines = CTL_UNCOUNTED;
+		return 0;
+	}
+	path = ctl_item_path(it);
+	if ((rc = spool_count_lines(path, lines)) == -1)
+		log_warn("cannot read '%s'", path);
+	free(path);
+	return rc;
+}
+
+/* ---- status -------------------------------------------------------------- */
+
+struct ctl_tally {
+	unsigned long	 files;
+	unsigned long	 hits;
+	uint64_t	 bytes;
+	time_t		 oldest;	/* 0: no files */
+};
+
+struct ctl_status_run {
+	struct ctl_tally *t;		/* [stream][state] */
+	unsigned long	 skipped;
+	unsigned long	 errors;
+};
+
+static void
+ctl_tally_one(struct ctl *ctl, const struct ctl_item *it, void *arg)
+{
+	struct ctl_status_run *r = arg;
+	struct ctl_tally *t = &r->t[it->si * SPOOL_NSTATES + it->state];
+	unsigned long lines;
+	int rc;
+
+	(void)ctl;
+	rc = ctl_hits(it, &lines);
+	if (rc == 1)
+		r->skipped++;
+	else if (rc == -1)
+		r->errors++;
+	else {
+		t->files++;
+		if (lines != CTL_UNCOUNTED)
+			t->hits += lines;
+		t->bytes += it->e->size;
+		if (t->oldest == 0 || it->e->mtime < t->oldest)
+			t->oldest = it->e->mtime;
+	}
+}
+
+/* "warn[,crit]": durations; crit defaults to warn. */
+static int
+ctl_parse_max_age(const char *arg, long *warn, long *crit)
+{
+	char *w = xstrdup(arg), *c;
+	int rc = -1;
+
+	if ((c = strchr(w, ',')) != NULL)
+		*c++ = '\0';
+	if (conf_parse_duration(w, warn) == -1 || *warn <= 0)
+		goto out;
+	*crit = *warn;
+	if (c != NULL && (conf_parse_duration(c, crit) == -1 ||
+	    *crit < *warn))
+		goto out;
+	rc = 0;
+out:
+	free(w);
+	return rc;
+}
+
+/*
+ * The Nagios verdict: CRITICAL when the oldest backlog batch is older than
+ * crit, WARNING when older than warn or when batches wait in failed/ or
+ * corrupt/ for the admin.
+ */
+static int
+ctl_verdict(struct ctl *ctl, const struct ctl_status_run *r, long warn,
+    long crit, char *text, size_t len)
+{
+	static const char *const names[] = { "OK", "WARNING", "CRITICAL",
+		"UNKNOWN" };
+	unsigned long files = 0, failed = 0, corrupt = 0;
+	time_t oldest = 0;
+	long age = 0;
+	char agebuf[32];
+	size_t i;
+	int s, code = NAGIOS_OK;
+
+	for (i = 0; i < ctl->conf->nstreams; i++)
+		for (s = 0; s < SPOOL_NSTATES; s++) {
+			const struct ctl_tally *t =
+			    &r->t[i * SPOOL_NSTATES + s];
+
+			if (ST(s) & BACKLOG) {
+				files += t->files;
+				if (t->files > 0 && (oldest == 0 ||
+				    t->oldest < oldest))
+					oldest = t->oldest;
+			} else if (s == SPOOL_FAILED)
+				failed += t->files;
+			else if (s == SPOOL_CORRUPT)
+				corrupt += t->files;
+		}
+	if (oldest != 0)
+		age = (long)(ctl->now - oldest);
+	if (age > crit)
+		code = NAGIOS_CRITICAL;
+	else if (age > warn || failed > 0 || corrupt > 0)
+		code = NAGIOS_WARNING;
+	if (r->errors > 0)
+		code = NAGIOS_UNKNOWN;
+	ctl_age(agebuf, sizeof agebuf, age);
+	snprintf(text, len, "HOOKSPOOL %s - backlog %lu file%s, oldest %s, "
+	    "%lu failed, %lu corrupt | backlog_files=%lu "
+	    "backlog_age=%lds;%ld;%ld failed=%lu corrupt=%lu", names[code],
+	    files, files == 1 ? "" : "s", files > 0 ? agebuf : "-", failed,
+	    corrupt, files, age, warn, crit, failed, corrupt);
+	return code;
+}
+
+static json_t *
+ctl_last_upload(struct ctl *ctl)
+{
+	char *line = spool_status_read(ctl->conf->spool_dir);
+	json_t *j = NULL;
+
+	if (line != NULL)
+		j = json_loads(line, 0, NULL);
+	free(line);
+	return j;
+}
+
+static void
+ctl_print_last_upload(json_t *lu)
+{
+	json_t *t, *err;
+	char when[64] = "?";
+	time_t tt;
+	struct tm tm;
+
+	if (lu == NULL) {
+		printf("last upload: none recorded\n");
+		return;
+	}
+	if ((t = json_object_get(lu, "time")) != NULL && json_is_integer(t)) {
+		tt = (time_t)json_integer_value(t);
+		if (localtime_r(&tt, &tm) != NULL)
+			strftime(when, sizeof when, "%Y-%m-%d %H:%M:%S", &tm);
+	}
+	printf("last upload: %s at %s (%" JSON_INTEGER_FORMAT " jobs, %"
+	    JSON_INTEGER_FORMAT " rows)",
+	    json_string_value(json_object_get(lu, "result")) != NULL ?
+	    json_string_value(json_object_get(lu, "result")) : "?", when,
+	    json_integer_value(json_object_get(lu, "jobs")),
+	    json_integer_value(json_object_get(lu, "rows")));
+	if ((err = json_object_get(lu, "error")) != NULL && json_is_string(err))
+		printf(": %s", json_string_value(err));
+	printf("\n");
+}
+
+static int
+ctl_status(struct ctl *ctl, int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "max-age", required_argument, NULL, 'a' },
+		{ NULL, 0, NULL, 0 }
+	};
+	struct ctl_status_run r;
+	const struct ctl_tally *t;
+	json_t *root = NULL, *streams, *js, *jt, *lu;
+	char age[32], bytes[32], hits[32], verdict[512];
+	const char *max_age = NULL;
+	long warn = 0, crit = 0;
+	size_t i, w = 6;
+	int ch, s, json = 0, code = 0;
+
+	while ((ch = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'j':
+			json = 1;
+			break;
+		case 'a':
+			max_age = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc)
+		usage();
+	if (max_age != NULL && ctl_parse_max_age(max_age, &warn, &crit) ==
+	    -1) {
+		log_warnx("--max-age wants warn[,crit] durations like 10m,1h "
+		    "(crit >= warn), not '%s'", max_age);
+		return NAGIOS_UNKNOWN;
+	}
+	memset(&r, 0, sizeof r);
+	r.t = xcalloc(ctl->conf->nstreams * SPOOL_NSTATES + 1, sizeof *r.t);
+	ctl_walk(ctl, ALL_STATES, ctl_tally_one, &r, &r.errors);
+	if (max_age != NULL)
+		code = ctl_verdict(ctl, &r, warn, crit, verdict,
+		    sizeof verdict);
+	else if (r.errors > 0)
+		code = EX_IOERR;
+	lu = ctl_last_upload(ctl);
+	if (json) {
+		root = json_object();
+		streams = json_object();
+		json_object_set_new(root, "spool_dir",
+		    json_string(ctl->conf->spool_dir));
+		json_object_set_new(root, "time",
+		    json_integer((json_int_t)ctl->now));
+		json_object_set_new(root, "streams", streams);
+		for (i = 0; i < ctl->conf->nstreams; i++) {
+			if (!ctl_selected(ctl, &ctl->conf->streams[i]))
+				continue;
+			js = json_object();
+			json_object_set_new(js, "table",
+			    ctl->conf->streams[i].table != NULL ?
+			    json_string(ctl->conf->streams[i].table) :
+			    json_null());
+			for (s = 0; s < SPOOL_NSTATES; s++) {
+				t = &r.t[i * SPOOL_NSTATES + s];
+				jt = json_pack("{s:I, s:o, s:I, s:o}",
+				    "files", (json_int_t)t->files,
+				    "hits", s == SPOOL_DONE ? json_null() :
+				    json_integer((json_int_t)t->hits),
+				    "bytes", (json_int_t)t->bytes,
+				    "oldest_age", t->files > 0 ?
+				    json_integer((json_int_t)(ctl->now -
+				    t->oldest)) : json_null());
+				json_object_set_new(js, spool_state_names[s],
+				    jt);
+			}
+			json_object_set_new(streams, ctl->conf->streams[i].name,
+			    js);
+		}
+		json_object_set_new(root, "skipped",
+		    json_integer((json_int_t)r.skipped));
+		json_object_set_new(root, "errors",
+		    json_integer((json_int_t)r.errors));
+		json_object_set_new(root, "last_upload",
+		    lu != NULL ? json_incref(lu) : json_null());
+		if (max_age != NULL)
+			json_object_set_new(root, "check", json_pack(
+			    "{s:i, s:s}", "code", code, "text", verdict));
+		json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		printf("\n");
+		json_decref(root);
+		goto out;
+	}
+	if (max_age != NULL)
+		printf("%s\n", verdict);
+	for (i = 0; i < ctl->conf->nstreams; i++)
+		if (strlen(ctl->conf->streams[i].name) > w)
+			w = strlen(ctl->conf->streams[i].name);
+	printf("%-*s  %-7s  %7s  %9s  %8s  %8s\n", (int)w, "stream", "state",
+	    "files", "hits", "bytes", "oldest");
+	for (i = 0; i < ctl->conf->nstreams; i++) {
+		if (!ctl_selected(ctl, &ctl->conf->streams[i]))
+			continue;
+		for (s = 0; s < SPOOL_NSTATES; s++) {
+			t = &r.t[i * SPOOL_NSTATES + s];
+			ctl_bytes(bytes, sizeof bytes, t->bytes);
+			ctl_age(age, sizeof age, (long)(ctl->now - t->oldest));
+			snprintf(hits, sizeof hits, "%lu", t->hits);
+			printf("%-*s  %-7s  %7lu  %9s  %8s  %8s\n", (int)w,
+			    ctl->conf->streams[i].name, spool_state_names[s],
+			    t->files, s == SPOOL_DONE ? "-" : hits, bytes,
+			    t->files > 0 ? age : "-");
+		}
+	}
+	ctl_print_last_upload(lu);
+	if (r.skipped > 0)
+		printf("%lu file%s moved away while counting (skipped)\n",
+		    r.skipped, r.skipped == 1 ? "" : "s");
+out:
+	json_decref(lu);
+	free(r.t);
+	return code;
+}
+
+/* ---- list ---------------------------------------------------------------- */
+
+struct ctl_list_run {
+	int		 json;
+	unsigned long	 skipped;
+	unsigned long	 errors;
+};
+
+static void
+ctl_list_one(struct ctl *ctl, const struct ctl_item *it, void *arg)
+{
+	struct ctl_list_run *r = arg;
+	unsigned long lines;
+	char *err;
+	char age[32], hits[32];
+	json_t *j;
+	int rc;
+
+	if ((rc = ctl_hits(it, &lines)) != 0) {
+		if (rc == 1)
+			r->skipped++;
+		else
+			r->errors++;
+		return;
+	}
+	if (!r->json) {
+		ctl_age(age, sizeof age, (long)(ctl->now - it->e->mtime));
+		snprintf(hits, sizeof hits, "%lu", lines);
+		printf("%s  %s  %s  %s  %" PRIu64 "  %s%s%s\n", it->e->name,
+		    it->st->name, spool_state_names[it->state],
+		    lines == CTL_UNCOUNTED ? "-" : hits, it->e->size, age,
+		    it->job != NULL ? "  job=" : "",
+		    it->job != NULL ? it->job : "");
+		return;
+	}
+	j = json_pack("{s:s, s:s, s:s, s:o, s:I, s:I, s:I}",
+	    "batch", it->e->name, "stream", it->st->name,
+	    "state", spool_state_names[it->state],
+	    "hits", lines == CTL_UNCOUNTED ? json_null() :
+	    json_integer((json_int_t)lines), "bytes", (json_int_t)it->e->size,
+	    "mtime", (json_int_t)it->e->mtime,
+	    "age", (json_int_t)(ctl->now - it->e->mtime));
+	if (j == NULL) {
+		/* Only a name that is not UTF-8 makes json_pack fail. */
+		log_warnx("cannot list '%s' as JSON", it->e->name);
+		r->errors++;
+		return;
+	}
+	if (it->job != NULL)
+		json_object_set_new(j, "job", json_string(it->job));
+	if ((it->state == SPOOL_FAILED || it->state == SPOOL_CORRUPT) &&
+	    (err = spool_err_read(it->dir, it->state, it->e->name)) != NULL) {
+		json_object_set_new(j, "error", json_string(err));
+		free(err);
+	}
+	json_dumpf(j, stdout, JSON_COMPACT | JSON_PRESERVE_ORDER);
+	printf("\n");
+	json_decref(j);
+}
+
+static int
+ctl_list(struct ctl *ctl, int argc, char **argv)
+{
+	struct ctl_list_run r;
+	unsigned states = ALL_STATES;
+	int ch, s;
+
+	memset(&r, 0, sizeof r);
+	while ((ch = getopt(argc, argv, "+j")) != -1) {
+		if (ch != 'j')
+			usage();
+		r.json = 1;
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc > 1)
+		usage();
+	if (argc == 1) {
+		if ((s = spool_state_lookup(argv[0])) == -1) {
+			log_warnx("unknown state '%s' (tmp, new, active, done, "
+			    "failed, hold, corrupt)", argv[0]);
+			return EX_USAGE;
+		}
+		states = ST(s);
+	}
+	ctl_walk(ctl, states, ctl_list_one, &r, &r.errors);
+	if (r.skipped > 0)
+		log_warnx("%lu batch%s moved away while listing (skipped)",
+		    r.skipped, r.skipped == 1 ? "" : "es");
+	return r.errors > 0 ? EX_IOERR : EX_OK;
+}
+
+/* ---- finding a batch by id ----------------------------------------------- */
+
+struct ctl_where {
+	size_t		 si;
+	enum spool_state state;
+	char		*job;
+	char		*dir;
+};
+
+static void
+ctl_where_free(struct ctl_where *w)
+{
+	free(w->job);
+	free(w->dir);
+	memset(w, 0, sizeof *w);
+}
+
+/*
+ * Where batch name is among the selected streams: the number of streams
+ * that hold it (the first in *w), or -1 on error.  A batch caught between
+ * two states is looked for once more.
+ */
+static int
+ctl_locate(struct ctl *ctl, const char *name, struct ctl_where *w)
+{
+	enum spool_state s;
+	char *dir, *job;
+	size_t i;
+	int found, pass, rc;
+
+	memset(w, 0, sizeof *w);
+	for (pass = 0; pass < 2; pass++) {
+		found = 0;
+		for (i = 0; i < ctl->conf->nstreams; i++) {
+			if (!ctl_selected(ctl, &ctl->conf->streams[i]))
+				continue;
+			dir = spool_stream_dir(ctl->conf,
+			    &ctl->conf->streams[i]);
+			rc = spool_find(dir, name, &s, &job);
+			if (rc == -1) {
+				free(dir);
+				ctl_where_free(w);
+				return -1;
+			}
+			if (rc == 0 && found++ == 0) {
+				w->si = i;
+				w->state = s;
+				w->job = job;
+				w->dir = dir;
+				continue;
+			}
+			free(job);
+			free(dir);
+		}
+		if (found > 0)
+			return found;
+	}
+	return 0;
+}
+
+static int
+ctl_locate_one(struct ctl *ctl, const char *name, struct ctl_where *w)
+{
+	int n = ctl_locate(ctl, name, w);
+
+	if (n == 0)
+		log_warnx("no batch '%s'%s%s", name, ctl->only ? " in stream " :
+		    "", ctl->only ? ctl->only : "");
+	else if (n > 1) {
+		log_warnx("batch '%s' is in %d streams: choose one with -s",
+		    name, n);
+		ctl_where_free(w);
+	}
+	return n;
+}
+
+/* ---- show ---------------------------------------------------------------- */
+
+/* Bytes that are not a hit record, shown safely: a JSON string if possible. */
+static void
+ctl_print_raw(const char *p, size_t len)
+{
+	json_t *s = json_stringn(p, len);
+	size_t i;
+
+	if (s != NULL) {
+		json_dumpf(s, stdout, JSON_ENCODE_ANY);
+		json_decref(s);
+		printf("\n");
+		return;
+	}
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)p[i];
+
+		if (c >= 0x20 && c < 0x7f && c != '\\')
+			putchar(c);
+		else
+			printf("\\x%02x", c);
+	}
+	printf("\n");
+}
+
+static void
+ctl_show_line(void *arg, unsigned long lineno, const char *line, size_t len,
+    const char *why)
+{
+	json_t *j;
+
+	(void)arg;
+	if (why == NULL && (j = json_loadb(line, len, JSON_ALLOW_NUL,
+	    NULL)) != NULL) {
+		json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+		printf("\n");
+		json_decref(j);
+		return;
+	}
+	printf("# line %lu: %s:\n", lineno, why != NULL ? why : "unreadable");
+	ctl_print_raw(line, len);
+}
+
+static int
+ctl_show(struct ctl *ctl, int argc, char **argv)
+{
+	struct ctl_where w;
+	struct stat sb;
+	unsigned long good, bad;
+	char *path = NULL, *err, *p, *nl;
+	char age[32];
+	int attempt, n;
+
+	if (argc != 2)
+		usage();
+	for (attempt = 0; attempt < 3; attempt++) {
+		if ((n = ctl_locate_one(ctl, argv[1], &w)) != 1)
+			return n == -1 ? EX_IOERR : n == 0 ? EX_NOINPUT :
+			    EX_USAGE;
+		path = spool_batch_path(w.dir, w.state, w.job, argv[1]);
+		if (stat(path, &sb) == -1) {
+			/* It moved on between the lookup and now. */
+			free(path);
+			ctl_where_free(&w);
+			continue;
+		}
+		ctl_age(age, sizeof age, (long)(ctl->now - sb.st_mtime));
+		printf("# batch %s\n# stream %s, state %s, %" PRIu64
+		    " bytes, modified %s ago\n", argv[1],
+		    ctl->conf->streams[w.si].name, spool_state_names[w.state],
+		    (uint64_t)sb.st_size, age);
+		if (w.job != NULL)
+			printf("# load job %s\n", w.job);
+		err = spool_err_read(w.dir, w.state, argv[1]);
+		for (p = err; p != NULL && *p != '\0'; p = nl) {
+			if ((nl = strchr(p, '\n')) != NULL)
+				*nl++ = '\0';
+			else
+				nl = p + strlen(p);
+			printf("# error: %s\n", p);
+		}
+		free(err);
+		fflush(stdout);
+		n = spool_scan(path, w.state == SPOOL_TMP, ctl_show_line, NULL,
+		    &good, &bad);
+		free(path);
+		ctl_where_free(&w);
+		if (n == 1)
+			continue;
+		if (n == -1)
+			return EX_IOERR;
+		printf("# %lu hit%s", good, good == 1 ? "" : "s");
+		if (bad > 0)
+			printf(", %lu bad line%s", bad, bad == 1 ? "" : "s");
+		printf("\n");
+		return EX_OK;
+	}
+	log_warnx("batch '%s' keeps moving; try again", argv[1]);
+	return EX_TEMPFAIL;
+}
+
+/* ---- hold, release, requeue, delete -------------------------------------- */
+
+static const struct ctl_op *
+ctl_op_lookup(const char *verb)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof ctl_ops / sizeof ctl_ops[0]; i++)
+		if (strcmp(ctl_ops[i].verb, verb) == 0)
+			return &ctl_ops[i];
+	return NULL;
+}
+
+/* 0 done, 1 not there any more, -1 error. */
+static int
+ctl_op_do(const struct ctl_op *op, const char *dir, enum spool_state from,
+    const char *name)
+{
+	if (op->to == -1)
+		return spool_remove(dir, from, name);
+	return spool_move(dir, name, from, op->to);
+}
+
+static void
+ctl_op_id(struct ctl *ctl, const struct ctl_op *op, const char *name,
+    struct ctl_counts *c)
+{
+	struct ctl_where w;
+	int attempt, n, rc;
+
+	if (!spool_valid_name(name)) {
+		log_warnx("'%s' is not a batch id", name);
+		c->notfound++;
+		return;
+	}
+	for (attempt = 0; attempt < 3; attempt++) {
+		n = ctl_locate_one(ctl, name, &w);
+		if (n == -1) {
+			c->errors++;
+			return;
+		}
+		if (n == 0) {
+			c->notfound++;
+			return;
+		}
+		if (n > 1) {
+			c->refused++;
+			return;
+		}
+		if (w.state == SPOOL_ACTIVE) {
+			log_warnx("'%s' is being loaded (active/%s): it "
+			    "belongs to the uploader until BigQuery answers; "
+			    "not %s",
+			    name, w.job, op->did);
+			c->refused++;
+			ctl_where_free(&w);
+			return;
+		}
+		if (w.state == SPOOL_TMP) {
+			log_warnx("'%s' is still open in tmp/: its writer "
+			    "may be appending ('repair' seals it once the "
+			    "writer is gone); not %s", name, op->did);
+			c->refused++;
+			ctl_where_free(&w);
+			return;
+		}
+		if (!(op->from & ST(w.state))) {
+			log_warnx("'%s' is in %s/, which %s does not take",
+			    name, spool_state_names[w.state], op->verb);
+			c->notfound++;
+			ctl_where_free(&w);
+			return;
+		}
+		rc = ctl_op_do(op, w.dir, w.state, name);
+		ctl_where_free(&w);
+		if (rc == 0) {
+			c->done++;
+			return;
+		}
+		if (rc == -1) {
+			c->errors++;
+			return;
+		}
+		/* rc 1: it moved between the lookup and now; look again. */
+	}
+	c->skipped++;
+}
+
+/* What a walk over ALL carries. */
+struct ctl_op_run {
+	struct ctl_counts counts;
+	const struct ctl_op *op;
+};
+
+static void
+ctl_op_walked(struct ctl *ctl, const struct ctl_item *it, void *arg)
+{
+	struct ctl_op_run *r = arg;
+	int rc;
+
+	(void)ctl;
+	rc = ctl_op_do(r->op, it->dir, it->state, it->e->name);
+	if (rc == 0)
+		r->counts.done++;
+	else if (rc == 1)
+		r->counts.skipped++;	/* moved on meanwhile */
+	else
+		r->counts.errors++;
+}
+
+static int
+ctl_move(struct ctl *ctl, int argc, char **argv)
+{
+	struct ctl_op_run r;
+	char *line = NULL, *id, *end;
+	size_t cap = 0;
+	unsigned states;
+	int i, s;
+
+	memset(&r, 0, sizeof r);
+	if ((r.op = ctl_op_lookup(argv[0])) == NULL || argc < 2)
+		usage();
+	if (strcmp(argv[1], "ALL") == 0) {
+		states = r.op->from;
+		if (argc > 3 || (argc == 3 && r.op->to != -1))
+			usage();
+		if (argc == 3) {
+			if ((s = spool_state_lookup(argv[2])) == -1 ||
+			    !(r.op->from & ST(s))) {
+				log_warnx("delete ALL takes new, hold, failed, "
+				    "corrupt or done, not '%s'", argv[2]);
+				return EX_USAGE;
+			}
+			states = ST(s);
+		}
+		ctl_walk(ctl, states, ctl_op_walked, &r, &r.counts.errors);
+	} else if (strcmp(argv[1], "-") == 0) {
+		if (argc != 2)
+			usage();
+		/* One id per line, its first word: `list` output works. */
+		while (getline(&line, &cap, stdin) != -1) {
+			id = line + strspn(line, " \t");
+			end = id + strcspn(id, " \t\r\n");
+			*end = '\0';
+			if (*id == '\0' || *id == '#')
+				continue;
+			ctl_op_id(ctl, r.op, id, &r.counts);
+		}
+		free(line);
+	} else {
+		for (i = 1; i < argc; i++) {
+			if (strcmp(argv[i], "ALL") == 0 ||
+			    strcmp(argv[i], "-") == 0)
+				usage();
+			ctl_op_id(ctl, r.op, argv[i], &r.counts);
+		}
+	}
+	printf("%lu %s", r.counts.done, r.op->did);
+	if (r.counts.notfound > 0)
+		printf(", %lu not found", r.counts.notfound);
+	if (r.counts.refused > 0)
+		printf(", %lu refused", r.counts.refused);
+	if (r.counts.skipped > 0)
+		printf(", %lu skipped (moved meanwhile)", r.counts.skipped);
+	if (r.counts.errors > 0)
+		printf(", %lu error%s", r.counts.errors,
+		    r.counts.errors == 1 ? "" : "s");
+	printf("\n");
+	if (r.counts.errors > 0)
+		return EX_IOERR;
+	if (r.counts.notfound > 0)
+		return EX_NOINPUT;
+	if (r.counts.refused > 0)
+		return EX_TEMPFAIL;
+	return EX_OK;
+}
+
+/* ---- check and repair ---------------------------------------------------- */
+
+struct ctl_check_run {
+	const struct ctl_item *it;	/* the batch being read */
+	int		 quiet;
+	unsigned long	 batches;
+	unsigned long	 hits;
+	unsigned long	 bad_lines;
+	unsigned long	 bad_batches;
+	unsigned long	 orphans;
+	unsigned long	 skipped;
+	unsigned long	 errors;
+	/* repair */
+	unsigned long	 cut_lines;
+	unsigned long	 cut_batches;
+	unsigned long	 whole;
+};
+
+static void
+ctl_check_line(void *arg, unsigned long lineno, const char *line, size_t len,
+    const char *why)
+{
+	struct ctl_check_run *r = arg;
+	const struct ctl_item *it = r->it;
+
+	(void)line;
+	(void)len;
+	if (why != NULL && !r->quiet)
+		printf("%s: %s/%s%s%s line %lu: %s\n", it->st->name,
+		    spool_state_names[it->state], it->job ? it->job : "",
+		    it->job ? "/" : "", it->e->name, lineno, why);
+}
+
+/*
+ * Read one batch without changing it.  Returns the number of bad lines,
+ * or -1 when it vanished or could not be read (counted).
+ */
+static long
+ctl_check_batch(struct ctl *ctl, const struct ctl_item *it,
+    struct ctl_check_run *r)
+{
+	unsigned long good, bad;
+	char *path;
+	int live = 0, rc;
+
+	if (it->state == SPOOL_TMP) {
+		rc = spool_tmp_orphan(it->dir, it->e->name, ctl->now);
+		if (rc == -1) {
+			r->skipped++;
+			return -1;
+		}
+		if (rc == 1) {
+			r->orphans++;
+			if (!r->quiet)
+				printf("%s: tmp/%s: orphaned (its writer is "
+				    "gone): 'repair' seals it\n", it->st->name,
+				    it->e->name);
+		}
+		live = rc == 0;
+	}
+	r->it = it;
+	path = ctl_item_path(it);
+	rc = spool_scan(path, live, ctl_check_line, r, &good, &bad);
+	free(path);
+	if (rc == 1) {
+		r->skipped++;
+		return -1;
+	}
+	if (rc == -1) {
+		r->errors++;
+		return -1;
+	}
+	r->batches++;
+	r->hits += good;
+	r->bad_lines += bad;
+	if (bad > 0)
+		r->bad_batches++;
+	return (long)bad;
+}
+
+static void
+ctl_check_one(struct ctl *ctl, const struct ctl_item *it, void *arg)
+{
+	(void)ctl_check_batch(ctl, it, arg);
+}
+
+/* Validate every line of every batch that is still to be loaded. */
+static int
+ctl_check(struct ctl *ctl, int argc, char **argv)
+{
+	struct ctl_check_run r;
+
+	(void)argv;
+	if (argc != 1)
+		usage();
+	memset(&r, 0, sizeof r);
+	ctl_walk(ctl, BACKLOG | ST(SPOOL_HOLD) | ST(SPOOL_FAILED),
+	    ctl_check_one, &r, &r.errors);
+	printf("%lu batch%s, %lu hit%s checked: %lu bad line%s in %lu "
+	    "batch%s, %lu orphaned batch%s", r.batches,
+	    r.batches == 1 ? "" : "es", r.hits, r.hits == 1 ? "" : "s",
+	    r.bad_lines,
+	    r.bad_lines == 1 ? "" : "s", r.bad_batches,
+	    r.bad_batches == 1 ? "" : "es", r.orphans,
+	    r.orphans == 1 ? "" : "es");
+	if (r.skipped > 0)
+		printf(", %lu skipped (moved meanwhile)", r.skipped);
+	printf("\n");
+	if (r.errors > 0)
+		return EX_IOERR;
+	if (r.bad_lines > 0 || r.orphans > 0)
+		return EX_DATAERR;
+	return EX_OK;
+}
+
+static void
+ctl_repair_one(struct ctl *ctl, const struct ctl_item *it, void *arg)
+{
+	struct ctl_check_run *r = arg;
+	unsigned long good, bad;
+	int rc;
+
+	/* Most batches are clean: read first, rewrite only the bad ones. */
+	if (ctl_check_batch(ctl, it, r) <= 0)
+		return;
+	rc = spool_validate(it->dir, it->state, it->e->name, &good, &bad);
+	if (rc == 2) {
+		r->skipped++;
+		return;
+	}
+	if (rc == -1) {
+		r->errors++;
+		return;
+	}
+	r->cut_lines += bad;
+	if (rc == 1)
+		r->whole++;
+	else if (bad > 0)
+		r->cut_batches++;
+}
+
+/*
+ * Seal orphaned tmp/ batches, then cut bad lines (a torn last line after a
+ * crash) out of new/, hold/ and failed/ into corrupt/.  The cut rewrites a
+ * batch, so new/ is only touched under the uploader's spool lock: the
+ * uploader validates new/ itself before it loads.
+ */
+static int
+ctl_repair(struct ctl *ctl, int argc, char **argv)
+{
+	struct ctl_check_run r;
+	unsigned sealed, total = 0;
+	unsigned states = ST(SPOOL_HOLD) | ST(SPOOL_FAILED);
+	char *dir;
+	size_t i;
+	int lockfd = -1, rc = 1, tries;
+
+	(void)argv;
+	if (argc != 1)
+		usage();
+	memset(&r, 0, sizeof r);
+	r.quiet = 0;
+	for (i = 0; i < ctl->conf->nstreams; i++) {
+		if (!ctl_selected(ctl, &ctl->conf->streams[i]))
+			continue;
+		dir = spool_stream_dir(ctl->conf, &ctl->conf->streams[i]);
+		if (spool_seal_orphans(dir, time(NULL), &sealed) == -1)
+			r.errors++;
+		total += sealed;
+		free(dir);
+	}
+	for (tries = 0; tries < 20; tries++) {
+		if ((rc = spool_lock(ctl->conf->spool_dir, &lockfd)) != 1)
+			break;
+		usleep(250 * 1000);
+	}
+	if (rc == 0)
+		states |= ST(SPOOL_NEW);
+	else if (rc == -1)
+		r.errors++;
+	else
+		log_warnx("the uploader holds the spool lock: new/ is left to "
+		    "it (it validates batches before loading them)");
+	ctl_walk(ctl, states, ctl_repair_one, &r, &r.errors);
+	spool_unlock(lockfd);
+	printf("%u orphaned batch%s sealed, %lu bad line%s moved to corrupt/ "
+	    "(%lu batch%s cut, %lu moved whole)", total,
+	    total == 1 ? "" : "es", r.cut_lines, r.cut_lines == 1 ? "" : "s",
+	    r.cut_batches, r.cut_batches == 1 ? "" : "es", r.whole);
+	if (r.skipped > 0)
+		printf(", %lu skipped (moved meanwhile)", r.skipped);
+	printf("\n");
+	if (r.errors > 0)
+		return EX_IOERR;
+	return rc == 1 ? EX_TEMPFAIL : EX_OK;
+}
+
+/* ---- config and stream add ----------------------------------------------- */
+
+static int
+ctl_config(struct ctl *ctl, int argc, char **argv)
+{
+	(void)argv;
+	if (argc != 1)
+		usage();
+	conf_print(ctl->conf, stdout);
+	return EX_OK;
+}
+
+/* The characters hookspool.conf(5) allows in a stream name. */
+static int
+ctl_valid_stream_name(const char *s)
+{
+	if (*s == '\0' || *s == '.' || strlen(s) > 64)
+		return 0;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789-_.") == strlen(s);
+}
+
+/* project.dataset.table, nothing that could break the INI line. */
+static int
+ctl_valid_table(const char *s)
+{
+	const char *dot;
+
+	if (strlen(s) > 1024 || strspn(s, "abcdefghijklmnopqrstuvwxyz"
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:") != strlen(s))
+		return 0;
+	return (dot = strchr(s, '.')) != NULL && dot != s &&
+	    (dot = strchr(dot + 1, '.')) != NULL && dot[1] != '\0' &&
+	    strstr(s, "..") == NULL;
+}
+
+static int
+ctl_write_all(int fd, const char *p, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		if ((n = write(fd, p, len)) == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * stream add NAME TABLE: append a [stream NAME] section with a fresh
+ * random id, check that the file still loads (else cut it back), and
+ * print the URL to give the CRM.
+ */
+static int
+ctl_stream(struct ctl *ctl, int argc, char **argv)
+{
+	const char *name, *table, *base = ctl->conf->base_url;
+	struct conf *check = NULL;
+	struct stat sb;
+	uuid_t u;
+	char id[37], last = '\n';
+	char *text = NULL;
+	size_t blen;
+	int fd = -1, rc = EX_IOERR;
+
+	if (argc != 4 || strcmp(argv[1], "add") != 0)
+		usage();
+	name = argv[2];
+	table = argv[3];
+	if (!ctl_valid_stream_name(name)) {
+		log_warnx("invalid stream name '%s' (letters, digits, '-', "
+		    "'_' and '.', at most 64)", name);
+		return EX_USAGE;
+	}
+	if (!ctl_valid_table(table)) {
+		log_warnx("invalid table '%s' (want project.dataset.table)",
+		    table);
+		return EX_USAGE;
+	}
+	if (conf_stream_by_name(ctl->conf, name) != NULL) {
+		log_warnx("%s: stream '%s' already exists", ctl->conf_path,
+		    name);
+		return EX_CANTCREAT;
+	}
+	uuid_generate_random(u);
+	uuid_unparse_lower(u, id);
+	if ((fd = open(ctl->conf_path, O_RDWR | O_APPEND | O_CLOEXEC)) == -1 ||
+	    fstat(fd, &sb) == -1) {
+		log_warn("cannot open '%s'", ctl->conf_path);
+		goto out;
+	}
+	if (sb.st_size > 0 && pread(fd, &last, 1, sb.st_size - 1) != 1) {
+		log_warn("cannot read '%s'", ctl->conf_path);
+		goto out;
+	}
+	text = xasprintf("%s\n[stream %s]\nid = %s\ntable = %s\n",
+	    last == '\n' ? "" : "\n", name, id, table);
+	if (ctl_write_all(fd, text, strlen(text)) == -1 || fsync(fd) == -1) {
+		log_warn("cannot write '%s'", ctl->conf_path);
+		goto undo;
+	}
+	if ((check = conf_load(ctl->conf_path, 1)) == NULL ||
+	    conf_stream_by_name(check, name) == NULL) {
+		log_warnx("%s: the new section does not load; file left as "
+		    "it was", ctl->conf_path);
+		rc = EX_CONFIG;
+		goto undo;
+	}
+	blen = strlen(base);
+	while (blen > 0 && base[blen - 1] == '/')
+		blen--;
+	printf("stream '%s' added to %s, loading into %s\n", name,
+	    ctl->conf_path, table);
+	printf("url: %.*s/%s\n", (int)blen, base, id);
+	printf("try: curl -d 'orderId=N1&status=new' '%.*s/%s'\n", (int)blen,
+	    base, id);
+	printf("the responder reads its configuration when it starts: "
+	    "restart it (e.g. the web server) to serve the new stream\n");
+	rc = EX_OK;
+	goto out;
+undo:
+	if (ftruncate(fd, sb.st_size) == -1 || fsync(fd) == -1)
+		log_warn("cannot cut '%s' back to %lld bytes", ctl->conf_path,
+		    (long long)sb.st_size);
+out:
+	if (fd != -1)
+		close(fd);
+	conf_free(check);
+	free(text);
+	return rc;
+}
+
+/* ---- main ---------------------------------------------------------------- */
+
+/*
+ * Run as root, become the owner of the spool before touching it: files
+ * repair writes must stay readable by the responder and the uploader, and
+ * the uploader must be able to take the lock file after us.
+ */
+static void
+ctl_become_spool_owner(const struct conf *c)
+{
+	struct stat sb;
+	gid_t gid;
+
+	if (geteuid() != 0 || stat(c->spool_dir, &sb) == -1 || sb.st_uid == 0)
+		return;
+	gid = sb.st_gid;
+	if (setgroups(1, &gid) == -1 || setgid(sb.st_gid) == -1 ||
+	    setuid(sb.st_uid) == -1)
+		fatal("cannot become uid %lu, the owner of '%s'",
+		    (unsigned long)sb.st_uid, c->spool_dir);
+	log_debug("running as uid %lu, the owner of '%s'",
+	    (unsigned long)sb.st_uid, c->spool_dir);
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ctl ctl;
+	const struct ctl_verb *v = NULL;
+	size_t i;
+	int ch, rc, verbose = 0;
+
+	memset(&ctl, 0, sizeof ctl);
+	log_init("hookspoolctl", 1);
+	while ((ch = getopt(argc, argv, "+c:hs:v")) != -1) {
+		switch (ch) {
+		case 'c':
+			ctl.conf_path = optarg;
+			break;
+		case 's':
+			ctl.only = optarg;
+			break;
+		case 'v':
+			verbose++;
+			break;
+		default:
+			usage();
+		}
+	}
+	argc -= optind;
+	argv += optind;
+	if (argc == 0)
+		usage();
+	for (i = 0; i < CTL_NVERBS; i++)
+		if (strcmp(ctl_verbs[i].name, argv[0]) == 0)
+			v = &ctl_verbs[i];
+	if (v == NULL) {
+		log_warnx("unknown verb '%s'", argv[0]);
+		usage();
+	}
+	log_set_verbose(verbose);
+	if (v->fn == ctl_status)
+		for (i = 1; i < (size_t)argc; i++)
+			if (strncmp(argv[i], "--max-age", 9) == 0)
+				ctl.nagios = 1;
+	if (ctl.conf_path == NULL &&
+	    (ctl.conf_path = getenv("HOOKSPOOL_CONFIG")) == NULL)
+		ctl.conf_path = conf_default_path();
+	if ((ctl.conf = conf_load(ctl.conf_path, 1)) == NULL)
+		fatalx(ctl.nagios ? NAGIOS_UNKNOWN : EX_CONFIG,
+		    "%s: configuration error", ctl.conf_path);
+	if (ctl.only != NULL && conf_stream_by_name(ctl.conf, ctl.only) ==
+	    NULL)
+		fatalx(ctl.nagios ? NAGIOS_UNKNOWN : EX_USAGE,
+		    "%s: no stream '%s'", ctl.conf_path, ctl.only);
+	if (v->spool)
+		ctl_become_spool_owner(ctl.conf);
+	ctl.now = time(NULL);
+	optind = 0;	/* each verb parses its own options */
+	rc = v->fn(&ctl, argc, argv);
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		log_warn("cannot write the output");
+		if (rc == EX_OK)
+			rc = EX_IOERR;
+	}
+	conf_free(ctl.conf);
+	return rc;
+}
