@@ -155,6 +155,20 @@ conf_default_path(void)
 	return HS_SYSCONFDIR "/hookspool.conf";
 }
 
+/* -c when given, else $HOOKSPOOL_CONFIG (for web servers that cannot pass
+ * arguments), else the compiled-in default. */
+const char *
+conf_choose_path(const char *flag)
+{
+	const char *env;
+
+	if (flag != NULL)
+		return flag;
+	if ((env = getenv("HOOKSPOOL_CONFIG")) != NULL && *env != '\0')
+		return env;
+	return conf_default_path();
+}
+
 /* "8M", "512K", "1G", "100" (bytes); binary multiples. */
 int
 conf_parse_size(const char *s, uint64_t *out)

@@ -117,5 +117,6 @@ int		 conf_parse_size(const char *, uint64_t *);
 int		 conf_parse_duration(const char *, long *);
 int		 conf_parse_offset(const char *, int *);
 const char	*conf_default_path(void);
+const char	*conf_choose_path(const char *);
 
 #endif

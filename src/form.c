@@ -19,6 +19,7 @@
 
 #include "buf.h"
 #include "form.h"
+#include "text.h"
 #include "xmalloc.h"
 
 #define FORM_NEXT	"\xff"
@@ -28,74 +29,6 @@ struct form_seg {
 	size_t	len;
 };
 
-static int
-form_hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/*
- * Append s to out as valid UTF-8: each maximal invalid subpart (Unicode's
- * "best practice", as browsers do) becomes one U+FFFD.  Overlongs,
- * surrogates and code points past U+10FFFF are invalid.
- */
-static int
-form_utf8(const unsigned char *s, size_t len, struct buf *out)
-{
-	size_t i = 0, j, need;
-	unsigned char lo, hi, c;
-
-	while (i < len) {
-		c = s[i];
-		if (c < 0x80) {
-			if (buf_addc(out, (char)c) == -1)
-				return -1;
-			i++;
-			continue;
-		}
-		lo = 0x80;
-		hi = 0xbf;
-		if (c >= 0xc2 && c <= 0xdf)
-			need = 1;
-		else if (c >= 0xe0 && c <= 0xef) {
-			need = 2;
-			if (c == 0xe0)
-				lo = 0xa0;
-			else if (c == 0xed)
-				hi = 0x9f;
-		} else if (c >= 0xf0 && c <= 0xf4) {
-			need = 3;
-			if (c == 0xf0)
-				lo = 0x90;
-			else if (c == 0xf4)
-				hi = 0x8f;
-		} else
-			need = 0;
-		/* Only the second byte has narrowed bounds. */
-		for (j = 1; j <= need && i + j < len; j++) {
-			if (s[i + j] < lo || s[i + j] > hi)
-				break;
-			lo = 0x80;
-			hi = 0xbf;
-		}
-		if (need > 0 && j == need + 1) {
-			if (buf_add(out, s + i, need + 1) == -1)
-				return -1;
-			i += need + 1;
-		} else {
-			if (buf_add(out, "\xef\xbf\xbd", 3) == -1)
-				return -1;
-			i += j;
-		}
-	}
-	return 0;
-}
 
 /* Percent-decode s ('+' is a space) into out, then make it UTF-8. */
 static int
@@ -111,16 +44,16 @@ form_decode(const char *s, size_t len, struct buf *tmp, struct buf *out)
 			if (buf_addc(tmp, ' ') == -1)
 				return -1;
 		} else if (s[i] == '%' && i + 2 < len &&
-		    (h = form_hexval((unsigned char)s[i + 1])) != -1 &&
-		    (l = form_hexval((unsigned char)s[i + 2])) != -1) {
+		    (h = text_hexval((unsigned char)s[i + 1])) != -1 &&
+		    (l = text_hexval((unsigned char)s[i + 2])) != -1) {
 			if (buf_addc(tmp, (char)(h << 4 | l)) == -1)
 				return -1;
 			i += 2;
 		} else if (buf_addc(tmp, s[i]) == -1)
 			return -1;
 	}
-	/* An empty buf has data == NULL: give form_utf8 a real pointer. */
-	return form_utf8((const unsigned char *)buf_str(tmp), tmp->len, out);
+	/* An empty buf has data == NULL: give a real pointer. */
+	return text_utf8_repair(out, buf_str(tmp), tmp->len) < 0 ? -1 : 0;
 }
 
 /*

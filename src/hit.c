@@ -15,6 +15,7 @@
 #include <uuid/uuid.h>
 
 #include "hit.h"
+#include "text.h"
 #include "xmalloc.h"
 
 /* The order of this table is the order of the enum and of the line. */
@@ -75,45 +76,6 @@ hit_date(int64_t ms, int offset_min, char out[11])
 	strftime(out, 11, "%Y-%m-%d", &tm);
 }
 
-/*
- * Length of the valid UTF-8 sequence at p (1..4), or -(bytes to skip) for
- * an invalid one: the lead byte plus the continuation bytes that were
- * still plausible, so one U+FFFD stands for one maximal invalid subpart.
- */
-static int
-hit_utf8_seq(const unsigned char *p, size_t avail)
-{
-	unsigned char c = p[0];
-	unsigned char lo = 0x80, hi = 0xBF;
-	int need, i;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF)
-		need = 1;
-	else if (c >= 0xE0 && c <= 0xEF) {
-		need = 2;
-		if (c == 0xE0)
-			lo = 0xA0;
-		else if (c == 0xED)
-			hi = 0x9F;	/* no surrogates */
-	} else if (c >= 0xF0 && c <= 0xF4) {
-		need = 3;
-		if (c == 0xF0)
-			lo = 0x90;
-		else if (c == 0xF4)
-			hi = 0x8F;	/* <= U+10FFFF */
-	} else
-		return -1;
-	for (i = 1; i <= need; i++) {
-		if ((size_t)i >= avail || p[i] < lo || p[i] > hi)
-			return -i;
-		lo = 0x80;
-		hi = 0xBF;
-	}
-	return need + 1;
-}
-
 /* Bytes that can be copied verbatim into a JSON string. */
 static const unsigned char hit_plain[256] = {
 #define P16 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1
@@ -156,7 +118,7 @@ hit_json_string(struct buf *b, const char *s, size_t len)
 		if (p == end)
 			break;
 		if (*p >= 0x80) {
-			n = hit_utf8_seq(p, (size_t)(end - p));
+			n = text_utf8_seq(p, (size_t)(end - p));
 			if (n > 0) {
 				if (buf_add(b, p, (size_t)n) == -1)
 					return -1;

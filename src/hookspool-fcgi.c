@@ -643,10 +643,7 @@ main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage();
-	/* Web servers that start us cannot always pass arguments. */
-	if (conf_path == NULL && (conf_path = getenv("HOOKSPOOL_CONFIG")) ==
-	    NULL)
-		conf_path = conf_default_path();
+	conf_path = conf_choose_path(conf_path);
 	/* The web server keeps stderr; syslog keeps the record as well. */
 	log_init("hookspool-fcgi", foreground ? 1 : 2);
 	log_set_verbose(verbose);

@@ -132,18 +132,6 @@ up_job_intact(const struct spool_job *j, struct http_src *src)
 	return 1;
 }
 
-static void
-up_src_release(struct http_src *src)
-{
-	size_t i;
-
-	for (i = 0; i < src->nfiles; i++)
-		free(src->paths[i]);
-	free(src->paths);
-	free(src->sizes);
-	memset(src, 0, sizeof *src);
-}
-
 /*
  * Drive one claimed job to an end: look it up when recovered, insert it
  * if BigQuery does not have it, wait for DONE and settle it.
@@ -249,7 +237,7 @@ failed:
 	run->failed_batches += j->n;
 	up_note(run, UP_FAILED, why);
 out:
-	up_src_release(&src);
+	http_src_release(&src);
 	bq_job_release(&bj);
 }
 
@@ -453,9 +441,7 @@ main(int argc, char **argv)
 	}
 	if (optind != argc)
 		usage();
-	if (conf_path == NULL && (conf_path = getenv("HOOKSPOOL_CONFIG")) ==
-	    NULL)
-		conf_path = conf_default_path();
+	conf_path = conf_choose_path(conf_path);
 	/* stderr for cron's mail, syslog for the record. */
 	log_init("hookspool-upload", 2);
 	log_set_verbose(verbose);

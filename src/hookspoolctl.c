@@ -1388,9 +1388,7 @@ main(int argc, char **argv)
 		for (i = 1; i < (size_t)argc; i++)
 			if (strncmp(argv[i], "--max-age", 9) == 0)
 				ctl.nagios = 1;
-	if (ctl.conf_path == NULL &&
-	    (ctl.conf_path = getenv("HOOKSPOOL_CONFIG")) == NULL)
-		ctl.conf_path = conf_default_path();
+	ctl.conf_path = conf_choose_path(ctl.conf_path);
 	if ((ctl.conf = conf_load(ctl.conf_path, 1)) == NULL)
 		fatalx(ctl.nagios ? NAGIOS_UNKNOWN : EX_CONFIG,
 		    "%s: configuration error", ctl.conf_path);

@@ -20,6 +20,7 @@
 #include "buf.h"
 #include "log.h"
 #include "sig.h"
+#include "text.h"
 #include "xmalloc.h"
 
 #define SIG_WHSEC	"whsec_"
@@ -32,18 +33,6 @@ sig_name(const struct conf_stream *st)
 	return st->name != NULL ? st->name : "?";
 }
 
-static int
-sig_hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Exactly 2 * SIG_LEN hex digits of any case. */
 static int
 sig_hex_decode(const char *s, size_t len, unsigned char out[SIG_LEN])
@@ -54,8 +43,8 @@ sig_hex_decode(const char *s, size_t len, unsigned char out[SIG_LEN])
 	if (len != 2 * SIG_LEN)
 		return -1;
 	for (i = 0; i < SIG_LEN; i++) {
-		if ((h = sig_hexval((unsigned char)s[2 * i])) == -1 ||
-		    (l = sig_hexval((unsigned char)s[2 * i + 1])) == -1)
+		if ((h = text_hexval((unsigned char)s[2 * i])) == -1 ||
+		    (l = text_hexval((unsigned char)s[2 * i + 1])) == -1)
 			return -1;
 		out[i] = (unsigned char)(h << 4 | l);
 	}
@@ -491,8 +480,8 @@ sig_pct_decode(const char *s, size_t len, int plus, struct buf *out)
 			if (buf_addc(out, ' ') == -1)
 				return -1;
 		} else if (s[i] == '%' && i + 2 < len &&
-		    (h = sig_hexval((unsigned char)s[i + 1])) != -1 &&
-		    (l = sig_hexval((unsigned char)s[i + 2])) != -1) {
+		    (h = text_hexval((unsigned char)s[i + 1])) != -1 &&
+		    (l = text_hexval((unsigned char)s[i + 2])) != -1) {
 			if (buf_addc(out, (char)(h << 4 | l)) == -1)
 				return -1;
 			i += 2;

@@ -1232,21 +1232,32 @@ out:
 	return rc;
 }
 
-/* Settle a loaded job: its batches go to done/, the folder goes away. */
-int
-spool_job_done(const char *dir, struct spool_job *j)
+/*
+ * Settle a job: its batches go to done/ (aging from now, not from the
+ * receipt) or to failed/ with a .err text each; then the folder goes away.
+ * Batches already moved by an interrupted settle are skipped.
+ */
+static int
+spool_job_settle(const char *dir, struct spool_job *j, enum spool_state to_s,
+    const char *why)
 {
-	char *from, *to, *job;
+	struct timespec now[2];
+	char *from, *to, *err, *text, *job;
 	size_t i;
 	int rc = 0;
-	struct timespec now[2];
 
 	now[0].tv_nsec = now[1].tv_nsec = UTIME_NOW;
 	for (i = 0; i < j->n; i++) {
 		from = xasprintf("%s/%s", j->dir, j->names[i]);
-		to = spool_path(dir, SPOOL_DONE, j->names[i]);
-		/* done/ ages from the load, not from the receipt. */
-		(void)utimensat(AT_FDCWD, from, now, 0);
+		to = spool_path(dir, to_s, j->names[i]);
+		if (why != NULL) {
+			err = xasprintf("%s.err", to);
+			text = xasprintf("job %s\n%s\n", j->id, why);
+			(void)spool_write_file(err, text, strlen(text));
+			free(err);
+			free(text);
+		} else
+			(void)utimensat(AT_FDCWD, from, now, 0);
 		if (rename(from, to) == -1 && errno != ENOENT) {
 			log_warn("spool: cannot rename '%s' to '%s'", from, to);
 			rc = -1;
@@ -1254,7 +1265,7 @@ spool_job_done(const char *dir, struct spool_job *j)
 		free(from);
 		free(to);
 	}
-	(void)spool_sync_state(dir, SPOOL_DONE);
+	(void)spool_sync_state(dir, to_s);
 	job = xasprintf("%s/JOB", j->dir);
 	if (rc == 0 && unlink(job) == -1 && errno != ENOENT)
 		rc = -1;
@@ -1266,39 +1277,18 @@ spool_job_done(const char *dir, struct spool_job *j)
 	return rc;
 }
 
-/* Settle a rejected job: batches to failed/, each with a .err text. */
+/* A loaded job: its batches go to done/. */
+int
+spool_job_done(const char *dir, struct spool_job *j)
+{
+	return spool_job_settle(dir, j, SPOOL_DONE, NULL);
+}
+
+/* A rejected job: its batches go to failed/, each with a .err text. */
 int
 spool_job_failed(const char *dir, struct spool_job *j, const char *why)
 {
-	char *from, *to, *err, *job, *text;
-	size_t i;
-	int rc = 0;
-
-	for (i = 0; i < j->n; i++) {
-		from = xasprintf("%s/%s", j->dir, j->names[i]);
-		to = spool_path(dir, SPOOL_FAILED, j->names[i]);
-		err = xasprintf("%s.err", to);
-		text = xasprintf("job %s\n%s\n", j->id, why);
-		(void)spool_write_file(err, text, strlen(text));
-		free(text);
-		if (rename(from, to) == -1 && errno != ENOENT) {
-			log_warn("spool: cannot rename '%s' to '%s'", from, to);
-			rc = -1;
-		}
-		free(from);
-		free(to);
-		free(err);
-	}
-	(void)spool_sync_state(dir, SPOOL_FAILED);
-	job = xasprintf("%s/JOB", j->dir);
-	if (rc == 0 && unlink(job) == -1 && errno != ENOENT)
-		rc = -1;
-	free(job);
-	if (rc == 0 && rmdir(j->dir) == -1) {
-		log_warn("spool: cannot remove '%s'", j->dir);
-		rc = -1;
-	}
-	return rc;
+	return spool_job_settle(dir, j, SPOOL_FAILED, why);
 }
 
 /* ---- the uploader's last result ------------------------------------------ */
