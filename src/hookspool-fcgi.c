@@ -557,18 +557,25 @@ fcgi_worker_main(void *arg)
 {
 	struct fcgi_worker *w = arg;
 	FCGX_Request r;
-	sigset_t set;
+	sigset_t wake;
+	int rc;
 
-	/* Only the wake-up signal interrupts a worker's accept(). */
-	sigemptyset(&set);
-	sigaddset(&set, SIGUSR2);
-	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	/*
+	 * The wake-up signal may interrupt accept() only: unblocked around
+	 * FCGX_Accept_r, blocked while a request is read and answered, so
+	 * shutting down never breaks a request in flight.
+	 */
+	sigemptyset(&wake);
+	sigaddset(&wake, SIGUSR2);
 	if (FCGX_InitRequest(&r, fcgi_listen, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		log_warnx("fcgi: worker %d: cannot init request", w->id);
 		return NULL;
 	}
 	while (!fcgi_stopping) {
-		if (FCGX_Accept_r(&r) < 0) {
+		pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
+		rc = FCGX_Accept_r(&r);
+		pthread_sigmask(SIG_BLOCK, &wake, NULL);
+		if (rc < 0) {
 			if (fcgi_stopping)
 				break;
 			if (errno == EINTR || errno == 0)

@@ -281,22 +281,27 @@ for l in open(sys.argv[1]):
         print(r["hit_id"])' "$1"
 }
 
-# spool_ids DIR...: the hit_ids of every line of the batches under DIRs
-# (recursively; hidden and .err files skipped), one a line.
+# spool_ids PATH...: the hit_ids of every line of the batch files PATH or
+# of the batches under the folders PATH (recursively; hidden, JOB and .err
+# files skipped), one a line.
 spool_ids() {
     python3 - "$@" <<'PY'
 import json, os, sys
+def batch(path):
+    with open(path, "rb") as f:
+        for line in f:
+            try:
+                print(json.loads(line)["hit_id"])
+            except (ValueError, KeyError, TypeError):
+                pass
 for top in sys.argv[1:]:
+    if os.path.isfile(top):
+        batch(top)
     for d, _, names in os.walk(top):
         for n in sorted(names):
             if n.startswith(".") or n.endswith(".err") or n == "JOB":
                 continue
-            with open(os.path.join(d, n), "rb") as f:
-                for line in f:
-                    try:
-                        print(json.loads(line)["hit_id"])
-                    except (ValueError, KeyError, TypeError):
-                        pass
+            batch(os.path.join(d, n))
 PY
 }
 
@@ -339,7 +344,12 @@ seal_responders() {
     for p in $(responder_pids); do
         kill -USR1 "$p" 2>/dev/null
     done
-    wait_for 10 test "$(count_files "$T/spool/$1/tmp")" -eq 0
+    wait_for 10 no_open_batch "$1"
+}
+
+# no_open_batch STREAM: STREAM's tmp/ holds no batch.
+no_open_batch() {
+    [ "$(count_files "$T/spool/$1/tmp")" -eq 0 ]
 }
 
 # bq_get PATH: an authorised GET of the fake's BigQuery API (a token from
