@@ -101,9 +101,10 @@ up_defer(struct up_run *run, const char *dir, struct spool_job *j,
 	    == -1)
 		log_warnx("upload: cannot record the retry time of '%s'",
 		    j->dir);
-	log_warnx("upload: %s: job %s: %s: %s%s%s; next try in %ld s", dir,
-	    j->id, what, bq_result_name(r), bj->message ? ": " : "",
-	    bj->message ? bj->message : "", wait);
+	log_warnx("upload: %s: job %s: %s: %s: %s: %s; next try in %ld s",
+	    dir, j->id, what, bq_result_name(r),
+	    bj->reason ? bj->reason : "-", bj->message ? bj->message : "-",
+	    wait);
 	up_note(run, UP_RETRY, bj->message != NULL ? bj->message : what);
 }
 

@@ -31,8 +31,8 @@ lane_setup() {
     start_fake_bq --polls-to-done 1 || return 1
     # http_timeout short, so that "slow" outlasts it (an upload stalls out
     # later than that: libcurl averages its speed over a few seconds).
-    up_conf "$T/mp.conf" "$ID" "http_timeout = 2s" "job_timeout = 30s"
-    up_conf "$T/rs.conf" "$ID" "http_timeout = 2s" "job_timeout = 30s" \
+    up_conf "$T/mp.conf" "$ID" "http_timeout = 3s" "job_timeout = 30s"
+    up_conf "$T/rs.conf" "$ID" "http_timeout = 3s" "job_timeout = 30s" \
         "multipart_max = 64K" "chunk_size = 256K"
     mkdir -p "$NEW"
     : >"$T/ids"
@@ -115,7 +115,7 @@ lane_inserts() {
     # --- slow answers ---------------------------------------------------------
     d0=$(counter duplicates_409)
     scenario "insert done but its answer later than http_timeout" "$T/mp.conf" \
-        "{\"kind\":\"slow\",\"seconds\":9,\"after\":true,\"match\":\"$INSERT\",\"count\":1}" 2 50 60
+        "{\"kind\":\"slow\",\"seconds\":12,\"after\":true,\"match\":\"$INSERT\",\"count\":1}" 2 50 60
     check "slow answer: the resent job got 409 duplicate" \
         test "$(counter duplicates_409)" -gt "$d0"
     lane_end
@@ -170,7 +170,7 @@ lane_polls() {
         "$T/log.job_ends_with_quotaExceeded"
 
     scenario "jobs.get slower than http_timeout" "$T/mp.conf" \
-        "{\"kind\":\"slow\",\"seconds\":3,\"match\":\"$JOBS\",\"count\":1}" 2 50 60
+        "{\"kind\":\"slow\",\"seconds\":4,\"match\":\"$JOBS\",\"count\":1}" 2 50 60
 
     lane_end
 }
