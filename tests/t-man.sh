@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Each program's usage() says what its man page's SYNOPSIS says, and every
+# man page renders without warnings and has the sections admins look for.
+. "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
+need groff
+for prog in hookspool-fcgi hookspool-upload hookspoolctl; do
+    need_file "$top_builddir/src/$prog"
+    page=$top_builddir/man/$prog.8
+    need_file "$page"
+    synopsis=$(groff -mdoc -Tascii -P-c -P-b -P-u "$page" 2>/dev/null |
+        sed -n '/^SYNOPSIS/,/^DESCRIPTION/p' | sed '1d;$d' | tr -s ' \n' '  ' |
+        sed 's/^ //; s/ $//')
+    usage=$("$top_builddir/src/$prog" -Z 2>&1 | sed -n 's/^usage: //p')
+    is "$usage" "$synopsis" "$prog: usage() matches the SYNOPSIS"
+done
+for page in "$top_builddir"/man/*.[58]; do
+    name=$(basename "$page")
+    warnings=$(groff -mdoc -Tascii -ww -z "$page" 2>&1)
+    is "$warnings" "" "$name renders without warnings"
+    text=$(groff -mdoc -Tascii -P-c -P-b -P-u "$page" 2>/dev/null)
+    for section in SYNOPSIS DESCRIPTION FILES EXAMPLES "SEE ALSO"; do
+        check "$name has $section" grep -q "^$section" <<<"$text"
+    done
+    case $name in *.8)
+        check "$name has EXIT STATUS" grep -q "^EXIT STATUS" <<<"$text" ;;
+    esac
+    check "$name names the configured paths, not placeholders" \
+        test -z "$(grep -n '@[a-z]*@' "$page")"
+done
+finish
