@@ -26,10 +26,10 @@
 #include <sys/time.h>
 #include <unistd.h>
 
-#include <jansson.h>
 #include <openssl/evp.h>
 
 #include "buf.h"
+#include "jsoncheck.h"
 #include "log.h"
 #include "spool.h"
 #include "xmalloc.h"
@@ -679,26 +679,13 @@ next:
 	return rc;
 }
 
-/* Is this line (without its '\n') a hit record? */
+/* Is this line (without its '\n') a hit record?  NULL, or why not. */
 static const char *
 spool_check_line(const char *p, size_t len)
 {
-	json_t *j, *id;
-	json_error_t err;
-	const char *why = NULL;
-
 	if (len == 0)
 		return "empty line";
-	j = json_loadb(p, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
-	if (j == NULL)
-		return "not valid JSON";
-	if (!json_is_object(j))
-		why = "not a JSON object";
-	else if ((id = json_object_get(j, "hit_id")) == NULL ||
-	    !json_is_string(id) || json_string_length(id) == 0)
-		why = "no hit_id";
-	json_decref(j);
-	return why;
+	return jsoncheck_hit_line(p, len);
 }
 
 static int
@@ -736,71 +723,126 @@ fail:
 }
 
 /*
- * Validate every line of a batch.  Lines that are not hit records, and a
- * last line without '\n' (a torn write never acknowledged), are cut out
- * into corrupt/<name> with a corrupt/<name>.err saying which lines and why;
- * the good lines replace the batch in one rename.  Returns 0 (the batch,
- * perhaps cut, holds *good hits), 1 when nothing good was left (the batch
- * was moved to corrupt/ whole), -1 on error, 2 when the batch vanished.
+ * Read a batch without changing it, judging each line as spool_validate
+ * does (it uses this).  fn (when not NULL) sees every line: why is NULL for a hit record.
+ * With live set (a tmp/ batch whose writer may be appending) an unended
+ * last line is a hit being written, neither good nor bad.  Returns 0, 1
+ * when the file vanished, -1 on error.
  */
 int
-spool_validate(const char *dir, enum spool_state s, const char *name,
-    unsigned long *good, unsigned long *bad)
+spool_scan(const char *path, int live, void (*fn)(void *, unsigned long,
+    const char *, size_t, const char *), void *arg, unsigned long *good,
+    unsigned long *bad)
 {
-	char *path, *tmp = NULL, *cpath = NULL, *epath = NULL;
 	FILE *fp;
 	char *line = NULL;
 	size_t cap = 0;
 	ssize_t n;
 	unsigned long lineno = 0;
-	struct buf okb, badb, errb;
 	const char *why;
-	int rc = -1, torn;
+	int torn, rc = 0;
 
 	*good = *bad = 0;
-	buf_init(&okb, 0);
-	buf_init(&badb, 0);
-	buf_init(&errb, 0);
-	path = spool_path(dir, s, name);
 	if ((fp = fopen(path, "r")) == NULL) {
-		rc = errno == ENOENT ? 2 : -1;
-		if (rc == -1)
-			log_warn("spool: cannot open '%s'", path);
-		free(path);
-		return rc;
+		if (errno == ENOENT)
+			return 1;
+		log_warn("spool: cannot open '%s'", path);
+		return -1;
 	}
+	/* Batches are megabytes: read them in large pieces. */
+	(void)setvbuf(fp, NULL, _IOFBF, 256 * 1024);
 	while ((n = getline(&line, &cap, fp)) > 0) {
 		lineno++;
 		torn = line[n - 1] != '\n';
+		if (torn && live)
+			break;
 		why = torn ? "torn last line (no newline): never acknowledged" :
 		    (size_t)n > SPOOL_MAX_LINE ? "line too long" :
 		    spool_check_line(line, (size_t)n - 1);
-		if (why == NULL) {
+		if (why == NULL)
 			(*good)++;
-			if (buf_add(&okb, line, (size_t)n) == -1)
-				goto out;
-			continue;
-		}
-		(*bad)++;
-		if (buf_add(&badb, line, (size_t)n) == -1 ||
-		    (torn && buf_addc(&badb, '\n') == -1) ||
-		    buf_addf(&errb, "%s line %lu: %s\n", name, lineno, why) == -1)
-			goto out;
+		else
+			(*bad)++;
+		if (fn != NULL)
+			fn(arg, lineno, line, (size_t)n - !torn, why);
 	}
 	if (ferror(fp)) {
 		log_warn("spool: cannot read '%s'", path);
+		rc = -1;
+	}
+	fclose(fp);
+	free(line);
+	return rc;
+}
+
+/* spool_validate's second pass: sort the lines into good and bad. */
+struct spool_cut {
+	const char	*name;
+	struct buf	 ok;
+	struct buf	 bad;
+	struct buf	 err;
+	int		 full;
+};
+
+static void
+spool_cut_line(void *arg, unsigned long lineno, const char *line,
+    size_t len, const char *why)
+{
+	struct spool_cut *c = arg;
+
+	if (why == NULL) {
+		if (buf_add(&c->ok, line, len) == -1 ||
+		    buf_addc(&c->ok, '\n') == -1)
+			c->full = 1;
+		return;
+	}
+	if (buf_add(&c->bad, line, len) == -1 || buf_addc(&c->bad, '\n') ==
+	    -1 || buf_addf(&c->err, "%s line %lu: %s\n", c->name, lineno,
+	    why) == -1)
+		c->full = 1;
+}
+
+/*
+ * Validate every line of a batch.  Lines that are not hit records, and a
+ * last line without '\n' (a torn write never acknowledged), are cut out
+ * into corrupt/<name> with a corrupt/<name>.err saying which lines and why;
+ * the good lines replace the batch in one exchange of names.  The first
+ * pass only reads: a good batch, the common case, is never copied.
+ * Returns 0 (the batch, perhaps cut, holds *good hits), 1 when nothing
+ * good was left (the batch was moved to corrupt/ whole), -1 on error, 2
+ * when the batch vanished.
+ */
+int
+spool_validate(const char *dir, enum spool_state s, const char *name,
+    unsigned long *good, unsigned long *bad)
+{
+	struct spool_cut c;
+	char *path, *tmp = NULL, *cpath = NULL, *epath = NULL;
+	int rc;
+
+	memset(&c, 0, sizeof c);
+	c.name = name;
+	buf_init(&c.ok, 0);
+	buf_init(&c.bad, 0);
+	buf_init(&c.err, 0);
+	path = spool_path(dir, s, name);
+	rc = spool_scan(path, 0, NULL, NULL, good, bad);
+	if (rc != 0 || *bad == 0) {
+		rc = rc == 1 ? 2 : rc;
 		goto out;
 	}
-	if (*bad == 0) {
-		rc = 0;
+	rc = spool_scan(path, 0, spool_cut_line, &c, good, bad);
+	if (rc != 0 || c.full) {
+		rc = rc == 1 ? 2 : -1;
 		goto out;
 	}
+	rc = -1;
 	log_warnx("spool: '%s': %lu bad line%s moved to corrupt/", path, *bad,
 	    *bad == 1 ? "" : "s");
 	cpath = spool_path(dir, SPOOL_CORRUPT, name);
 	epath = xasprintf("%s.err", cpath);
-	if (spool_write_file(cpath, badb.data, badb.len) == -1 ||
-	    spool_write_file(epath, errb.data, errb.len) == -1)
+	if (spool_write_file(cpath, c.bad.data, c.bad.len) == -1 ||
+	    spool_write_file(epath, c.err.data, c.err.len) == -1)
 		goto out;
 	(void)spool_sync_state(dir, SPOOL_CORRUPT);
 	if (*good == 0) {
@@ -812,7 +854,7 @@ spool_validate(const char *dir, enum spool_state s, const char *name,
 		goto out;
 	}
 	tmp = xasprintf("%s/%s/.%s.valid", dir, spool_state_names[s], name);
-	if (spool_write_file(tmp, okb.data, okb.len) == -1)
+	if (spool_write_file(tmp, c.ok.data, c.ok.len) == -1)
 		goto out;
 	/*
 	 * Exchange, not rename: if the batch was moved away meanwhile (an
@@ -831,15 +873,13 @@ spool_validate(const char *dir, enum spool_state s, const char *name,
 	(void)spool_sync_state(dir, s);
 	rc = 0;
 out:
-	fclose(fp);
-	free(line);
 	free(path);
 	free(tmp);
 	free(cpath);
 	free(epath);
-	buf_release(&okb);
-	buf_release(&badb);
-	buf_release(&errb);
+	buf_release(&c.ok);
+	buf_release(&c.bad);
+	buf_release(&c.err);
 	return rc;
 }
 
@@ -1588,53 +1628,3 @@ out:
 	return rc;
 }
 
-/*
- * Read a batch without changing it, judging each line as spool_validate
- * does.  fn (when not NULL) sees every line: why is NULL for a hit record.
- * With live set (a tmp/ batch whose writer may be appending) an unended
- * last line is a hit being written, neither good nor bad.  Returns 0, 1
- * when the file vanished, -1 on error.
- */
-int
-spool_scan(const char *path, int live, void (*fn)(void *, unsigned long,
-    const char *, size_t, const char *), void *arg, unsigned long *good,
-    unsigned long *bad)
-{
-	FILE *fp;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t n;
-	unsigned long lineno = 0;
-	const char *why;
-	int torn, rc = 0;
-
-	*good = *bad = 0;
-	if ((fp = fopen(path, "r")) == NULL) {
-		if (errno == ENOENT)
-			return 1;
-		log_warn("spool: cannot open '%s'", path);
-		return -1;
-	}
-	while ((n = getline(&line, &cap, fp)) > 0) {
-		lineno++;
-		torn = line[n - 1] != '\n';
-		if (torn && live)
-			break;
-		why = torn ? "torn last line (no newline): never acknowledged" :
-		    (size_t)n > SPOOL_MAX_LINE ? "line too long" :
-		    spool_check_line(line, (size_t)n - 1);
-		if (why == NULL)
-			(*good)++;
-		else
-			(*bad)++;
-		if (fn != NULL)
-			fn(arg, lineno, line, (size_t)n - !torn, why);
-	}
-	if (ferror(fp)) {
-		log_warn("spool: cannot read '%s'", path);
-		rc = -1;
-	}
-	fclose(fp);
-	free(line);
-	return rc;
-}

@@ -1,0 +1,444 @@
+/*
+ * jsoncheck: is a line a hit record?  The uploader validates every line of
+ * every batch before a load job carries it; building a jansson tree per
+ * line made that 12x slower than the upload itself (bench/UPLOAD.md), so
+ * this is a single pass over the bytes that builds nothing.  Its verdict
+ * is jansson's (json_loadb with JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL,
+ * an object, a non-empty string "hit_id"): RFC 8259 grammar, strict UTF-8,
+ * \u escapes with paired surrogates, no NUL in keys, integers within
+ * int64, finite reals, at most 2048 levels, no duplicate key in any object.
+ * fuzz/fuzz_jsoncheck.c compares the two verdicts.  Pure; never exits.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "jsoncheck.h"
+#include "text.h"
+#include "xmalloc.h"
+
+#define JSONCHECK_MAX_DEPTH	2048	/* jansson's JSON_PARSER_MAX_DEPTH */
+
+struct jsoncheck {
+	const unsigned char *p, *e;
+	int		 depth;
+};
+
+/* One decoded key: a slice of the line when it has no escape. */
+struct jsoncheck_key {
+	const unsigned char *s;
+	size_t		 n;
+	char		*dec;	/* decoded copy when it had escapes */
+};
+
+static void
+jsoncheck_ws(struct jsoncheck *f)
+{
+	while (f->p < f->e && (*f->p == ' ' || *f->p == '\t' ||
+	    *f->p == '\n' || *f->p == '\r'))
+		f->p++;
+}
+
+/* Four hex digits at p. */
+static int
+jsoncheck_hex4(const unsigned char *p, unsigned *v)
+{
+	unsigned i, x = 0;
+	int d;
+
+	for (i = 0; i < 4; i++) {
+		if ((d = text_hexval(p[i])) == -1)
+			return -1;
+		x = x * 16 + (unsigned)d;
+	}
+	*v = x;
+	return 0;
+}
+
+/* Append code point cp as UTF-8 to out (for decoded keys). */
+static size_t
+jsoncheck_put(char *out, uint32_t cp)
+{
+	if (cp < 0x80) {
+		out[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (char)(0xc0 | (cp >> 6));
+		out[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (char)(0xe0 | (cp >> 12));
+		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		out[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	out[0] = (char)(0xf0 | (cp >> 18));
+	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+	out[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/*
+ * A string at f->p (on the opening quote).  With key != NULL, its decoded
+ * bytes are described there (NUL refused, as jansson refuses it in keys).
+ * *declen gets the decoded length.  0, or -1 when invalid.
+ */
+static int
+jsoncheck_string(struct jsoncheck *f, struct jsoncheck_key *key, size_t *declen)
+{
+	const unsigned char *p = f->p + 1, *e = f->e, *start = p;
+	unsigned u, lo;
+	size_t n, len = 0;
+	char *dec = NULL;
+	int escaped = 0, u8;
+
+	for (;;) {
+		/* The fast path: plain printable ASCII. */
+		while (p < e && *p >= 0x20 && *p < 0x80 && *p != '"' &&
+		    *p != '\\') {
+			p++;
+			len++;
+		}
+		if (p >= e)
+			goto fail;
+		if (*p == '"')
+			break;
+		if (*p < 0x20)
+			goto fail;
+		if (*p >= 0x80) {
+			if ((u8 = text_utf8_seq(p, (size_t)(e - p))) <= 0)
+				goto fail;
+			n = (size_t)u8;
+			p += n;
+			len += n;
+			continue;
+		}
+		/* A backslash. */
+		escaped = 1;
+		if (p + 1 >= e)
+			goto fail;
+		switch (p[1]) {
+		case '"': case '\\': case '/': case 'b': case 'f': case 'n':
+		case 'r': case 't':
+			p += 2;
+			len++;
+			continue;
+		case 'u':
+			if (e - p < 6 || jsoncheck_hex4(p + 2, &u) == -1)
+				goto fail;
+			p += 6;
+			if (u >= 0xdc00 && u <= 0xdfff)
+				goto fail;
+			if (u >= 0xd800 && u <= 0xdbff) {
+				if (e - p < 6 || p[0] != '\\' || p[1] != 'u' ||
+				    jsoncheck_hex4(p + 2, &lo) == -1 ||
+				    lo < 0xdc00 || lo > 0xdfff)
+					goto fail;
+				p += 6;
+				u = 0x10000 + ((u - 0xd800) << 10) +
+				    (lo - 0xdc00);
+			}
+			if (u == 0 && key != NULL)
+				goto fail;
+			n = u < 0x80 ? 1 : u < 0x800 ? 2 : u < 0x10000 ? 3 : 4;
+			len += n;
+			continue;
+		default:
+			goto fail;
+		}
+	}
+	f->p = p + 1;
+	if (declen != NULL)
+		*declen = len;
+	if (key != NULL) {
+		if (escaped) {
+			/* Decode: rare (a key with a backslash), checked. */
+			const unsigned char *q = start;
+			char *o;
+
+			dec = xmalloc((size_t)(p - start) + 1);
+			o = dec;
+
+			while (q < p) {
+				if (*q != '\\') {
+					*o++ = (char)*q++;
+					continue;
+				}
+				if (q[1] == 'u') {
+					jsoncheck_hex4(q + 2, &u);
+					q += 6;
+					if (u >= 0xd800 && u <= 0xdbff) {
+						jsoncheck_hex4(q + 2, &lo);
+						q += 6;
+						u = 0x10000 + ((u - 0xd800) <<
+						    10) + (lo - 0xdc00);
+					}
+					o += jsoncheck_put(o, u);
+				} else {
+					static const char from[] =
+					    "\"\\/bfnrt", to[] =
+					    "\"\\/\b\f\n\r\t";
+
+					*o++ = to[strchr(from, q[1]) - from];
+					q += 2;
+				}
+			}
+			key->dec = dec;
+			key->s = (const unsigned char *)dec;
+			key->n = (size_t)(o - dec);
+		} else {
+			key->dec = NULL;
+			key->s = start;
+			key->n = (size_t)(p - start);
+		}
+	}
+	return 0;
+fail:
+	return -1;
+}
+
+/* A number: JSON grammar; integers must fit int64, reals be finite. */
+static int
+jsoncheck_number(struct jsoncheck *f)
+{
+	const unsigned char *p = f->p, *e = f->e, *s = p;
+	int real = 0, neg = 0;
+	uint64_t v = 0, lim;
+	char tmp[512];
+	double d;
+
+	if (p < e && *p == '-') {
+		neg = 1;
+		p++;
+	}
+	if (p >= e)
+		return -1;
+	if (*p == '0')
+		p++;
+	else if (*p >= '1' && *p <= '9') {
+		lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+		while (p < e && *p >= '0' && *p <= '9') {
+			unsigned dg = *p - '0';
+
+			if (v > (lim - dg) / 10)
+				v = lim + 1;	/* overflow: sticky */
+			else
+				v = v * 10 + dg;
+			p++;
+		}
+		if (v > lim)
+			real = -1;	/* too big, unless it is a real */
+	} else
+		return -1;
+	if (p < e && *p == '.') {
+		p++;
+		if (p >= e || *p < '0' || *p > '9')
+			return -1;
+		while (p < e && *p >= '0' && *p <= '9')
+			p++;
+		real = 1;
+	}
+	if (p < e && (*p == 'e' || *p == 'E')) {
+		p++;
+		if (p < e && (*p == '+' || *p == '-'))
+			p++;
+		if (p >= e || *p < '0' || *p > '9')
+			return -1;
+		while (p < e && *p >= '0' && *p <= '9')
+			p++;
+		real = 1;
+	}
+	if (real == -1)
+		return -1;	/* jansson: "too big integer" */
+	if (real == 1) {
+		if ((size_t)(p - s) >= sizeof tmp)
+			return -1;
+		memcpy(tmp, s, (size_t)(p - s));
+		tmp[p - s] = '\0';
+		errno = 0;
+		d = strtod(tmp, NULL);
+		if (errno == ERANGE && isinf(d))
+			return -1;	/* "real number overflow" */
+	}
+	f->p = p;
+	return 0;
+}
+
+static int jsoncheck_value(struct jsoncheck *, int, int *);
+
+static int
+jsoncheck_keys_dup(struct jsoncheck_key *k, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < n; i++)
+		if (k[i].n == k[n - 1].n &&
+		    memcmp(k[i].s, k[n - 1].s, k[n - 1].n) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+jsoncheck_object(struct jsoncheck *f, int top, int *hit_ok)
+{
+	struct jsoncheck_key small[8], *k = small, *nk;
+	size_t n = 0, cap = 8, i, declen;
+	int rc = -1, is_hit;
+
+	f->p++;
+	jsoncheck_ws(f);
+	if (f->p < f->e && *f->p == '}') {
+		f->p++;
+		return 0;
+	}
+	for (;;) {
+		if (f->p >= f->e || *f->p != '"')
+			goto out;
+		if (n == cap) {
+			nk = xreallocarray(NULL, 2 * cap, sizeof *nk);
+			memcpy(nk, k, n * sizeof *k);
+			if (k != small)
+				free(k);
+			k = nk;
+			cap *= 2;
+		}
+		if (jsoncheck_string(f, &k[n], NULL) == -1)
+			goto out;
+		n++;
+		if (jsoncheck_keys_dup(k, n))
+			goto out;
+		jsoncheck_ws(f);
+		if (f->p >= f->e || *f->p != ':')
+			goto out;
+		f->p++;
+		jsoncheck_ws(f);
+		is_hit = top && k[n - 1].n == 6 &&
+		    memcmp(k[n - 1].s, "hit_id", 6) == 0;
+		if (is_hit && f->p < f->e && *f->p == '"') {
+			if (jsoncheck_string(f, NULL, &declen) == -1)
+				goto out;
+			*hit_ok = declen > 0;
+		} else {
+			if (is_hit)
+				*hit_ok = 0;
+			if (jsoncheck_value(f, 0, NULL) == -1)
+				goto out;
+		}
+		jsoncheck_ws(f);
+		if (f->p < f->e && *f->p == ',') {
+			f->p++;
+			jsoncheck_ws(f);
+			continue;
+		}
+		if (f->p < f->e && *f->p == '}') {
+			f->p++;
+			rc = 0;
+			goto out;
+		}
+		goto out;
+	}
+out:
+	for (i = 0; i < n; i++)
+		free(k[i].dec);
+	if (k != small)
+		free(k);
+	return rc;
+}
+
+static int
+jsoncheck_value(struct jsoncheck *f, int top, int *hit_ok)
+{
+	int rc;
+
+	if (f->p >= f->e)
+		return -1;
+	switch (*f->p) {
+	case '{':
+		if (++f->depth > JSONCHECK_MAX_DEPTH)
+			return -1;
+		rc = jsoncheck_object(f, top, hit_ok);
+		f->depth--;
+		return rc;
+	case '[':
+		if (++f->depth > JSONCHECK_MAX_DEPTH)
+			return -1;
+		f->p++;
+		jsoncheck_ws(f);
+		if (f->p < f->e && *f->p == ']') {
+			f->p++;
+			f->depth--;
+			return 0;
+		}
+		for (;;) {
+			if (jsoncheck_value(f, 0, NULL) == -1)
+				return -1;
+			jsoncheck_ws(f);
+			if (f->p < f->e && *f->p == ',') {
+				f->p++;
+				jsoncheck_ws(f);
+				continue;
+			}
+			if (f->p < f->e && *f->p == ']') {
+				f->p++;
+				f->depth--;
+				return 0;
+			}
+			return -1;
+		}
+	case '"':
+		return jsoncheck_string(f, NULL, NULL);
+	case 't':
+		if (f->e - f->p >= 4 && memcmp(f->p, "true", 4) == 0) {
+			f->p += 4;
+			return 0;
+		}
+		return -1;
+	case 'f':
+		if (f->e - f->p >= 5 && memcmp(f->p, "false", 5) == 0) {
+			f->p += 5;
+			return 0;
+		}
+		return -1;
+	case 'n':
+		if (f->e - f->p >= 4 && memcmp(f->p, "null", 4) == 0) {
+			f->p += 4;
+			return 0;
+		}
+		return -1;
+	default:
+		return jsoncheck_number(f);
+	}
+}
+
+/*
+ * NULL when the line (without its '\n') is a hit record, else why not, in
+ * the words validation has always used: "not valid JSON", "not a JSON
+ * object", "no hit_id".
+ */
+const char *
+jsoncheck_hit_line(const char *p, size_t len)
+{
+	struct jsoncheck f;
+	int hit_ok = 0, object;
+
+	f.p = (const unsigned char *)p;
+	f.e = f.p + len;
+	f.depth = 0;
+	jsoncheck_ws(&f);
+	object = f.p < f.e && *f.p == '{';
+	if (jsoncheck_value(&f, object, &hit_ok) == -1)
+		return "not valid JSON";
+	jsoncheck_ws(&f);
+	if (f.p != f.e)
+		return "not valid JSON";
+	if (!object)
+		return "not a JSON object";
+	return hit_ok ? NULL : "no hit_id";
+}
