@@ -464,6 +464,8 @@ main(int argc, char **argv)
 	if (rc == -1)
 		fatalx(EX_CANTCREAT, "cannot lock the spool '%s'",
 		    conf->spool_dir);
+	/* A spool full to the last byte can still be drained. */
+	(void)spool_reserve(conf->spool_dir, 256 * 1024);
 	if ((http = http_new(conf)) == NULL)
 		fatalx(EX_SOFTWARE, "cannot start libcurl");
 	if ((auth = auth_new(conf, http)) == NULL)

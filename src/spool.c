@@ -949,6 +949,56 @@ spool_lock(const char *spool_dir, int *fdp)
 	return 0;
 }
 
+/*
+ * The uploader's reserve: spool_dir/.reserve, size bytes kept allocated
+ * so that a spool filled to the last byte (min_free_space = 0, or another
+ * program) can still be drained: claiming a job needs a little space (the
+ * JOB file), and only the uploader frees space.  With less than size free,
+ * the reserve is given up for this run (1); with plenty free it is made
+ * again (0).  -1 on error.
+ */
+int
+spool_reserve(const char *spool_dir, uint64_t size)
+{
+	char *path = xasprintf("%s/.reserve", spool_dir);
+	struct statvfs sv;
+	struct stat sb;
+	uint64_t avail;
+	int fd, rc = 0;
+
+	if (statvfs(spool_dir, &sv) == -1) {
+		log_warn("spool: statvfs '%s'", spool_dir);
+		rc = -1;
+		goto out;
+	}
+	avail = (uint64_t)sv.f_bavail * sv.f_frsize;
+	if (avail < size) {
+		if (unlink(path) == 0) {
+			log_warnx("spool: '%s' is full: using the reserve to "
+			    "drain it", spool_dir);
+			rc = 1;
+		}
+		goto out;
+	}
+	if (stat(path, &sb) == 0 || avail < 2 * size)
+		goto out;
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600))
+	    == -1)
+		goto out;
+#ifdef HAVE_POSIX_FALLOCATE
+	if (posix_fallocate(fd, 0, (off_t)size) != 0 || fsync(fd) == -1) {
+#else
+	if (ftruncate(fd, (off_t)size) == -1 || fsync(fd) == -1) {
+#endif
+		(void)unlink(path);
+		rc = -1;
+	}
+	close(fd);
+out:
+	free(path);
+	return rc;
+}
+
 void
 spool_unlock(int fd)
 {

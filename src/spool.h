@@ -85,6 +85,7 @@ struct spool_job {
 	time_t		 not_before;	/* backoff: the JOB file's mtime */
 };
 int	 spool_lock(const char *, int *);
+int	 spool_reserve(const char *, uint64_t);
 void	 spool_unlock(int);
 void	 spool_job_id(const char *, const char *, const char *const *,
 	    const uint64_t *, size_t, char *, size_t);

@@ -24,8 +24,8 @@ SEED=${CHAOS_SEED:-$((RANDOM * 32768 + RANDOM))}
 echo "# CHAOS_SECONDS=$SECS CHAOS_SEED=$SEED"
 
 start_fake_bq --seed "$SEED" --polls-to-done 1 || { not_ok "the fake BigQuery starts"; finish; }
-# Small jobs (several a run, some resumable) so that kills and faults land
-# in every phase; timeouts short so that a stuck request costs seconds.
+# Small jobs (several a run, some resumable) so that kills and faults can
+# land in any phase; timeouts short so that a stuck request costs seconds.
 up_conf "$T/hs.conf" "$ID" "batch_max_hits = 200" \
     "jobs_per_table_per_day = 100000" "job_max_bytes = 2M" \
     "multipart_max = 1M" "chunk_size = 256K" "http_timeout = 5s" \
@@ -48,10 +48,14 @@ S=$OUT/storm-storm.json
 sj() { python3 -c 'import json,sys; print(eval(sys.argv[2], {}, json.load(open(sys.argv[1]))))' "$S" "$1"; }
 echo "# events (first 15 of $(wc -l <"$OUT/storm-events.log")):"
 head -15 "$OUT/storm-events.log" | sed 's/^/#   /'
-check "responders were SIGKILLed ($(sj 'chaos.get("responder_kills",0)') times, want >= 10)" \
-    test "$(sj 'chaos.get("responder_kills",0)')" -ge 10
-check "uploader runs were SIGKILLed ($(sj 'chaos.get("upload_kills",0)') of $(sj 'chaos.get("upload_runs",0)'), want >= 8)" \
-    test "$(sj 'chaos.get("upload_kills",0)')" -ge 8
+# About one responder signal every 2.5 s (80% SIGKILL), an uploader run
+# every ~2 s (70% SIGKILLed): want well under what is expected.
+minr=$((SECS / 6))
+minu=$((SECS / 8))
+check "responders were SIGKILLed ($(sj 'chaos.get("responder_kills",0)') times, want >= $minr)" \
+    test "$(sj 'chaos.get("responder_kills",0)')" -ge "$minr"
+check "uploader runs were SIGKILLed ($(sj 'chaos.get("upload_kills",0)') of $(sj 'chaos.get("upload_runs",0)'), want >= $minu)" \
+    test "$(sj 'chaos.get("upload_kills",0)')" -ge "$minu"
 is "$(sj 'chaos.get("upload_hangs",0)')" 0 "no uploader run hung"
 is "$(sj 'sorted(set(upload_exit) - {"0", "75"})')" "[]" \
     "uploader runs exited 0 or 75 only ($(sj 'upload_exit'))"
