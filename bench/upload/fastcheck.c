@@ -1,0 +1,803 @@
+/*
+ * fastcheck: a prototype of a non-allocating hit-line validator, to show
+ * what replacing jansson in the uploader's validation pass would gain.
+ *
+ *   fastcheck [-j] [-m N] DIR|FILE...
+ *   fastcheck -e
+ *
+ * Judges every line of the files (a folder: its *.ndjson files) the way
+ * spool_check_line() does -- json_loadb(JSON_REJECT_DUPLICATES |
+ * JSON_ALLOW_NUL) must accept it, it must be an object, and its "hit_id"
+ * must be a non-empty string -- but with a single pass over the bytes that
+ * builds nothing: RFC 8259 grammar, strict UTF-8, \u escapes with paired
+ * surrogates, no NUL in keys, integers within int64, reals finite, at most
+ * 2048 levels, no duplicate key in any object (keys compared as decoded
+ * bytes).  Files are mapped one at a time, in name order; prints "files
+lines bad seconds", the time of mapping and judging them.
+ *   -j    run jansson's check too, time it, and count the lines where the
+ *         two verdicts differ (must be 0)
+ *   -m N  also compare the verdicts on N random mutations of each line
+ *         (bytes flipped, dropped, doubled, or replaced by JSON's
+ *         structural characters); implies -j
+ *   -e    compare the verdicts on built-in edge cases (duplicate keys,
+ *         also escaped and nested; NUL in keys; lone surrogates; int64
+ *         bounds; 1e400; bad UTF-8; nesting 2047/2048/3000 deep; ...)
+ * Not part of hookspool: evidence for bench/UPLOAD.md.  Exit 0 when the
+ * verdicts agree (or -j was not given), 1 otherwise, 2 on usage or I/O
+ * errors.
+ */
+#define _GNU_SOURCE
+
+#include <sys/mman.h>
+#include <sys/stat.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#define FC_MAX_DEPTH	2048	/* jansson's JSON_PARSER_MAX_DEPTH */
+
+struct fc {
+	const unsigned char *p, *e;
+	int		 depth;
+};
+
+/* One decoded key: a slice of the line when it has no escape. */
+struct fc_key {
+	const unsigned char *s;
+	size_t		 n;
+	char		*dec;	/* decoded copy when it had escapes */
+};
+
+static void
+fc_ws(struct fc *f)
+{
+	while (f->p < f->e && (*f->p == ' ' || *f->p == '\t' ||
+	    *f->p == '\n' || *f->p == '\r'))
+		f->p++;
+}
+
+static int
+fc_hex4(const unsigned char *p, unsigned *v)
+{
+	unsigned i, c, x = 0;
+
+	for (i = 0; i < 4; i++) {
+		c = p[i];
+		if (c >= '0' && c <= '9')
+			x = x * 16 + (c - '0');
+		else if (c >= 'a' && c <= 'f')
+			x = x * 16 + (c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F')
+			x = x * 16 + (c - 'A' + 10);
+		else
+			return -1;
+	}
+	*v = x;
+	return 0;
+}
+
+/* Bytes of one UTF-8 sequence at p (strict), or 0. */
+static size_t
+fc_utf8(const unsigned char *p, const unsigned char *e)
+{
+	unsigned c = p[0];
+	size_t n, i;
+	uint32_t cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		n = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		n = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		n = 4;
+		cp = c & 0x07;
+	} else
+		return 0;
+	if ((size_t)(e - p) < n)
+		return 0;
+	for (i = 1; i < n; i++) {
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (p[i] & 0x3f);
+	}
+	if ((n == 3 && cp < 0x800) || (n == 4 && cp < 0x10000) ||
+	    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+		return 0;
+	return n;
+}
+
+/* Append code point cp as UTF-8 to out (for decoded keys). */
+static size_t
+fc_put(char *out, uint32_t cp)
+{
+	if (cp < 0x80) {
+		out[0] = (char)cp;
+		return 1;
+	}
+	if (cp < 0x800) {
+		out[0] = (char)(0xc0 | (cp >> 6));
+		out[1] = (char)(0x80 | (cp & 0x3f));
+		return 2;
+	}
+	if (cp < 0x10000) {
+		out[0] = (char)(0xe0 | (cp >> 12));
+		out[1] = (char)(0x80 | ((cp >> 6) & 0x3f));
+		out[2] = (char)(0x80 | (cp & 0x3f));
+		return 3;
+	}
+	out[0] = (char)(0xf0 | (cp >> 18));
+	out[1] = (char)(0x80 | ((cp >> 12) & 0x3f));
+	out[2] = (char)(0x80 | ((cp >> 6) & 0x3f));
+	out[3] = (char)(0x80 | (cp & 0x3f));
+	return 4;
+}
+
+/*
+ * A string at f->p (on the opening quote).  With key != NULL, its decoded
+ * bytes are described there (NUL refused, as jansson refuses it in keys).
+ * *declen gets the decoded length.  0, or -1 when invalid.
+ */
+static int
+fc_string(struct fc *f, struct fc_key *key, size_t *declen)
+{
+	const unsigned char *p = f->p + 1, *e = f->e, *start = p;
+	unsigned u, lo;
+	size_t n, len = 0;
+	char *dec = NULL;
+	int escaped = 0;
+
+	for (;;) {
+		/* The fast path: plain printable ASCII. */
+		while (p < e && *p >= 0x20 && *p < 0x80 && *p != '"' &&
+		    *p != '\\') {
+			p++;
+			len++;
+		}
+		if (p >= e)
+			goto fail;
+		if (*p == '"')
+			break;
+		if (*p < 0x20)
+			goto fail;
+		if (*p >= 0x80) {
+			if ((n = fc_utf8(p, e)) == 0)
+				goto fail;
+			p += n;
+			len += n;
+			continue;
+		}
+		/* A backslash. */
+		escaped = 1;
+		if (p + 1 >= e)
+			goto fail;
+		switch (p[1]) {
+		case '"': case '\\': case '/': case 'b': case 'f': case 'n':
+		case 'r': case 't':
+			p += 2;
+			len++;
+			continue;
+		case 'u':
+			if (e - p < 6 || fc_hex4(p + 2, &u) == -1)
+				goto fail;
+			p += 6;
+			if (u >= 0xdc00 && u <= 0xdfff)
+				goto fail;
+			if (u >= 0xd800 && u <= 0xdbff) {
+				if (e - p < 6 || p[0] != '\\' || p[1] != 'u' ||
+				    fc_hex4(p + 2, &lo) == -1 ||
+				    lo < 0xdc00 || lo > 0xdfff)
+					goto fail;
+				p += 6;
+				u = 0x10000 + ((u - 0xd800) << 10) +
+				    (lo - 0xdc00);
+			}
+			if (u == 0 && key != NULL)
+				goto fail;
+			n = u < 0x80 ? 1 : u < 0x800 ? 2 : u < 0x10000 ? 3 : 4;
+			len += n;
+			continue;
+		default:
+			goto fail;
+		}
+	}
+	f->p = p + 1;
+	if (declen != NULL)
+		*declen = len;
+	if (key != NULL) {
+		if (escaped) {
+			/* Decode: rare (a key with a backslash), checked. */
+			const unsigned char *q = start;
+			char *o;
+
+			if ((dec = malloc((size_t)(p - start) + 1)) == NULL)
+				return -1;
+			o = dec;
+
+			while (q < p) {
+				if (*q != '\\') {
+					*o++ = (char)*q++;
+					continue;
+				}
+				if (q[1] == 'u') {
+					fc_hex4(q + 2, &u);
+					q += 6;
+					if (u >= 0xd800 && u <= 0xdbff) {
+						fc_hex4(q + 2, &lo);
+						q += 6;
+						u = 0x10000 + ((u - 0xd800) <<
+						    10) + (lo - 0xdc00);
+					}
+					o += fc_put(o, u);
+				} else {
+					static const char from[] =
+					    "\"\\/bfnrt", to[] =
+					    "\"\\/\b\f\n\r\t";
+
+					*o++ = to[strchr(from, q[1]) - from];
+					q += 2;
+				}
+			}
+			key->dec = dec;
+			key->s = (const unsigned char *)dec;
+			key->n = (size_t)(o - dec);
+		} else {
+			key->dec = NULL;
+			key->s = start;
+			key->n = (size_t)(p - start);
+		}
+	}
+	return 0;
+fail:
+	return -1;
+}
+
+/* A number: JSON grammar; integers must fit int64, reals be finite. */
+static int
+fc_number(struct fc *f)
+{
+	const unsigned char *p = f->p, *e = f->e, *s = p;
+	int real = 0, neg = 0;
+	uint64_t v = 0, lim;
+	char tmp[512];
+	double d;
+
+	if (p < e && *p == '-') {
+		neg = 1;
+		p++;
+	}
+	if (p >= e)
+		return -1;
+	if (*p == '0')
+		p++;
+	else if (*p >= '1' && *p <= '9') {
+		lim = neg ? (uint64_t)INT64_MAX + 1 : (uint64_t)INT64_MAX;
+		while (p < e && *p >= '0' && *p <= '9') {
+			unsigned dg = *p - '0';
+
+			if (v > (lim - dg) / 10)
+				v = lim + 1;	/* overflow: sticky */
+			else
+				v = v * 10 + dg;
+			p++;
+		}
+		if (v > lim)
+			real = -1;	/* too big, unless it is a real */
+	} else
+		return -1;
+	if (p < e && *p == '.') {
+		p++;
+		if (p >= e || *p < '0' || *p > '9')
+			return -1;
+		while (p < e && *p >= '0' && *p <= '9')
+			p++;
+		real = 1;
+	}
+	if (p < e && (*p == 'e' || *p == 'E')) {
+		p++;
+		if (p < e && (*p == '+' || *p == '-'))
+			p++;
+		if (p >= e || *p < '0' || *p > '9')
+			return -1;
+		while (p < e && *p >= '0' && *p <= '9')
+			p++;
+		real = 1;
+	}
+	if (real == -1)
+		return -1;	/* jansson: "too big integer" */
+	if (real == 1) {
+		if ((size_t)(p - s) >= sizeof tmp)
+			return -1;
+		memcpy(tmp, s, (size_t)(p - s));
+		tmp[p - s] = '\0';
+		errno = 0;
+		d = strtod(tmp, NULL);
+		if (errno == ERANGE && isinf(d))
+			return -1;	/* "real number overflow" */
+	}
+	f->p = p;
+	return 0;
+}
+
+static int fc_value(struct fc *, int, int *);
+
+static int
+fc_keys_dup(struct fc_key *k, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < n; i++)
+		if (k[i].n == k[n - 1].n &&
+		    memcmp(k[i].s, k[n - 1].s, k[n - 1].n) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+fc_object(struct fc *f, int top, int *hit_ok)
+{
+	struct fc_key small[16], *k = small, *nk;
+	size_t n = 0, cap = 16, i, declen;
+	int rc = -1, is_hit;
+
+	f->p++;
+	fc_ws(f);
+	if (f->p < f->e && *f->p == '}') {
+		f->p++;
+		return 0;
+	}
+	for (;;) {
+		if (f->p >= f->e || *f->p != '"')
+			goto out;
+		if (n == cap) {
+			nk = malloc(2 * cap * sizeof *nk);
+			if (nk == NULL)
+				goto out;
+			memcpy(nk, k, n * sizeof *k);
+			if (k != small)
+				free(k);
+			k = nk;
+			cap *= 2;
+		}
+		if (fc_string(f, &k[n], NULL) == -1)
+			goto out;
+		n++;
+		if (fc_keys_dup(k, n))
+			goto out;
+		fc_ws(f);
+		if (f->p >= f->e || *f->p != ':')
+			goto out;
+		f->p++;
+		fc_ws(f);
+		is_hit = top && k[n - 1].n == 6 &&
+		    memcmp(k[n - 1].s, "hit_id", 6) == 0;
+		if (is_hit && f->p < f->e && *f->p == '"') {
+			if (fc_string(f, NULL, &declen) == -1)
+				goto out;
+			*hit_ok = declen > 0;
+		} else {
+			if (is_hit)
+				*hit_ok = 0;
+			if (fc_value(f, 0, NULL) == -1)
+				goto out;
+		}
+		fc_ws(f);
+		if (f->p < f->e && *f->p == ',') {
+			f->p++;
+			fc_ws(f);
+			continue;
+		}
+		if (f->p < f->e && *f->p == '}') {
+			f->p++;
+			rc = 0;
+			goto out;
+		}
+		goto out;
+	}
+out:
+	for (i = 0; i < n; i++)
+		free(k[i].dec);
+	if (k != small)
+		free(k);
+	return rc;
+}
+
+static int
+fc_value(struct fc *f, int top, int *hit_ok)
+{
+	int rc;
+
+	if (f->p >= f->e)
+		return -1;
+	switch (*f->p) {
+	case '{':
+		if (++f->depth > FC_MAX_DEPTH)
+			return -1;
+		rc = fc_object(f, top, hit_ok);
+		f->depth--;
+		return rc;
+	case '[':
+		if (++f->depth > FC_MAX_DEPTH)
+			return -1;
+		f->p++;
+		fc_ws(f);
+		if (f->p < f->e && *f->p == ']') {
+			f->p++;
+			f->depth--;
+			return 0;
+		}
+		for (;;) {
+			if (fc_value(f, 0, NULL) == -1)
+				return -1;
+			fc_ws(f);
+			if (f->p < f->e && *f->p == ',') {
+				f->p++;
+				fc_ws(f);
+				continue;
+			}
+			if (f->p < f->e && *f->p == ']') {
+				f->p++;
+				f->depth--;
+				return 0;
+			}
+			return -1;
+		}
+	case '"':
+		return fc_string(f, NULL, NULL);
+	case 't':
+		if (f->e - f->p >= 4 && memcmp(f->p, "true", 4) == 0) {
+			f->p += 4;
+			return 0;
+		}
+		return -1;
+	case 'f':
+		if (f->e - f->p >= 5 && memcmp(f->p, "false", 5) == 0) {
+			f->p += 5;
+			return 0;
+		}
+		return -1;
+	case 'n':
+		if (f->e - f->p >= 4 && memcmp(f->p, "null", 4) == 0) {
+			f->p += 4;
+			return 0;
+		}
+		return -1;
+	default:
+		return fc_number(f);
+	}
+}
+
+/* 1 when the line (without its '\n') is a hit record. */
+static int
+fc_line(const char *p, size_t len)
+{
+	struct fc f;
+	int hit_ok = 0;
+
+	f.p = (const unsigned char *)p;
+	f.e = f.p + len;
+	f.depth = 0;
+	fc_ws(&f);
+	if (f.p >= f.e || *f.p != '{')
+		return 0;
+	if (fc_value(&f, 1, &hit_ok) == -1)
+		return 0;
+	fc_ws(&f);
+	return f.p == f.e && hit_ok;
+}
+
+/* spool_check_line's verdict, through jansson. */
+static int
+fc_jansson(const char *p, size_t len)
+{
+	json_t *j, *id;
+	json_error_t err;
+	int ok;
+
+	if (len == 0)
+		return 0;
+	j = json_loadb(p, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
+	if (j == NULL)
+		return 0;
+	ok = json_is_object(j) && (id = json_object_get(j, "hit_id")) !=
+	    NULL && json_is_string(id) && json_string_length(id) > 0;
+	json_decref(j);
+	return ok;
+}
+
+static double
+fc_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/* The files to judge: a folder's *.ndjson by name, or the file itself. */
+static int
+fc_cmp(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int
+fc_add(const char *arg, char ***v, size_t *n)
+{
+	struct stat sb;
+	struct dirent *de;
+	DIR *d;
+	char **names = NULL;
+	size_t k = 0, i;
+
+	if (stat(arg, &sb) == -1) {
+		perror(arg);
+		return -1;
+	}
+	if (!S_ISDIR(sb.st_mode)) {
+		*v = realloc(*v, (*n + 1) * sizeof **v);
+		(*v)[(*n)++] = strdup(arg);
+		return 0;
+	}
+	if ((d = opendir(arg)) == NULL) {
+		perror(arg);
+		return -1;
+	}
+	while ((de = readdir(d)) != NULL) {
+		size_t l = strlen(de->d_name);
+
+		if (de->d_name[0] == '.' || l < 7 ||
+		    strcmp(de->d_name + l - 7, ".ndjson") != 0)
+			continue;
+		names = realloc(names, (k + 1) * sizeof *names);
+		names[k++] = strdup(de->d_name);
+	}
+	closedir(d);
+	qsort(names, k, sizeof *names, fc_cmp);
+	*v = realloc(*v, (*n + k) * sizeof **v);
+	for (i = 0; i < k; i++) {
+		if (asprintf(&(*v)[*n], "%s/%s", arg, names[i]) == -1)
+			return -1;
+		(*n)++;
+		free(names[i]);
+	}
+	free(names);
+	return 0;
+}
+
+/* Map one file (read-only; a batch at a time, as a validator would). */
+static int
+fc_map(const char *path, const char **data, size_t *len)
+{
+	struct stat sb;
+	void *m = NULL;
+	int fd;
+
+	if ((fd = open(path, O_RDONLY)) == -1 || fstat(fd, &sb) == -1) {
+		perror(path);
+		if (fd != -1)
+			close(fd);
+		return -1;
+	}
+	if (sb.st_size > 0 && (m = mmap(NULL, (size_t)sb.st_size, PROT_READ,
+	    MAP_PRIVATE, fd, 0)) == MAP_FAILED) {
+		perror(path);
+		close(fd);
+		return -1;
+	}
+	close(fd);
+	*data = m;
+	*len = (size_t)sb.st_size;
+	return 0;
+}
+
+/* Lines where a validator is easy to get wrong; -e compares the verdicts. */
+static const char *const fc_edges[] = {
+	"{\"hit_id\":\"a\"}", "{\"hit_id\":\"\"}", "{\"hit_id\":1}",
+	"{\"x\":{\"hit_id\":\"a\"}}", "{\"hit_id\":\"a\",\"hit_id\":\"b\"}",
+	"{\"hit_id\":\"a\",\"h\\u0069t_id\":\"b\"}",
+	"{\"hit_id\":\"a\",\"x\":{\"k\":1,\"k\":2}}",
+	"{\"hit_id\":\"a\",\"x\":[{\"k\":1},{\"k\":2}]}",
+	"{\"hit_id\":\"a\",\"k\\u0000\":1}", "{\"hit_id\":\"\\u0000\"}",
+	"{\"hit_id\":\"a\",\"p\":\"\\ud800\"}",
+	"{\"hit_id\":\"a\",\"p\":\"\\ud800\\udc00\"}",
+	"{\"hit_id\":\"a\",\"p\":\"\\udc00\"}",
+	"{\"hit_id\":\"a\",\"n\":9223372036854775807}",
+	"{\"hit_id\":\"a\",\"n\":9223372036854775808}",
+	"{\"hit_id\":\"a\",\"n\":-9223372036854775808}",
+	"{\"hit_id\":\"a\",\"n\":-9223372036854775809}",
+	"{\"hit_id\":\"a\",\"n\":1e400}", "{\"hit_id\":\"a\",\"n\":1e-400}",
+	"{\"hit_id\":\"a\",\"n\":01}", "{\"hit_id\":\"a\",\"n\":-}",
+	"{\"hit_id\":\"a\",\"n\":1.}", "{\"hit_id\":\"a\"} x",
+	"{\"hit_id\":\"a\"}  ", "  {\"hit_id\":\"a\"}", "[{\"hit_id\":\"a\"}]",
+	"{\"hit_id\":\"a\",}", "{\"hit_id\":\"a\" \"b\":1}",
+	"{\"hit_id\":\"\xc3\xa9\"}", "{\"hit_id\":\"\xc3\"}",
+	"{\"hit_id\":\"\xed\xa0\x80\"}", "{\"hit_id\":\"\xf4\x90\x80\x80\"}",
+	"{\"hit_id\":\"\xc0\xaf\"}", "{\"hit_id\":\"a\tb\"}",
+	"{\"hit_id\":\"a\",\"t\":true,\"f\":false,\"z\":null}",
+	"{\"hit_id\":\"a\",\"t\":tru}", "{\"hit_id\":\"a\",\"e\":\"\\x\"}",
+	"{\"hit_id\":\"a\",\"e\":\"\\u12\"}", "{\"hit_id\":\"a\",\"e\":\"\\U0041\"}",
+	"{}", "", " ", "{\"hit_id\":\"a\"}\r",
+	"{\"hit_id\":\"a\",\"x\":{\"\":1,\"\":2}}", "{\"\":1,\"hit_id\":\"z\"}",
+};
+
+/* The edge cases, plus nesting 2047, 2048 and 3000 deep; disagreements. */
+static unsigned long
+fc_edge_cases(void)
+{
+	static const int depths[] = { 2047, 2048, 3000 };
+	unsigned long differ = 0;
+	size_t i, n, len;
+	char *b;
+	int k;
+
+	for (i = 0; i < sizeof fc_edges / sizeof fc_edges[0]; i++) {
+		len = strlen(fc_edges[i]);
+		if (fc_line(fc_edges[i], len) != fc_jansson(fc_edges[i], len)) {
+			fprintf(stderr, "fastcheck: verdicts differ on: %s\n",
+			    fc_edges[i]);
+			differ++;
+		}
+	}
+	for (k = 0; k < 3; k++) {
+		n = (size_t)depths[k];
+		b = malloc(2 * n + 32);
+		len = (size_t)snprintf(b, 32, "{\"hit_id\":\"a\",\"d\":");
+		memset(b + len, '[', n);
+		memset(b + len + n, ']', n);
+		len += 2 * n;
+		b[len++] = '}';
+		if (fc_line(b, len) != fc_jansson(b, len)) {
+			fprintf(stderr, "fastcheck: verdicts differ at depth "
+			    "%zu\n", n);
+			differ++;
+		}
+		free(b);
+	}
+	return differ;
+}
+
+/* Verdicts on n mutations of one line; the number of disagreements. */
+static unsigned long
+fc_mutate(const char *line, size_t len, int n, unsigned *seed)
+{
+	static const char pick[] = "{}[]\",:\\u0123456789.eE-+ tfn\x01\x80"
+	    "\xc3\xa9\xed\xa0\x80";
+	char *m = malloc(len + 16);
+	unsigned long bad = 0;
+	size_t ml, at;
+	int i, kind;
+
+	for (i = 0; i < n; i++) {
+		memcpy(m, line, len);
+		ml = len;
+		at = len > 0 ? (size_t)rand_r(seed) % len : 0;
+		kind = rand_r(seed) % 4;
+		if (kind == 0 && len > 0)
+			m[at] = pick[rand_r(seed) % (sizeof pick - 1)];
+		else if (kind == 1 && len > 0) {
+			memmove(m + at, m + at + 1, len - at - 1);
+			ml--;
+		} else if (kind == 2) {
+			memmove(m + at + 1, m + at, len - at);
+			m[at] = pick[rand_r(seed) % (sizeof pick - 1)];
+			ml++;
+		} else if (len > 0)
+			m[at] ^= (char)(1 << (rand_r(seed) % 8));
+		if (fc_line(m, ml) != fc_jansson(m, ml)) {
+			if (bad++ < 5)
+				fprintf(stderr, "fastcheck: verdicts differ on: "
+				    "%.*s\n", (int)ml, m);
+		}
+	}
+	free(m);
+	return bad;
+}
+
+int
+main(int argc, char **argv)
+{
+	char **v = NULL;
+	size_t nv = 0, i, len;
+	unsigned long n, lines = 0, bad = 0, jbad = 0, differ = 0, mdiffer = 0;
+	unsigned seed = 1;
+	const char *data, *p, *e, *q;
+	double t0, tf = 0, tj = 0;
+	char *end;
+	long lmut;
+	int ch, jans = 0, mut = 0, a;
+
+	while ((ch = getopt(argc, argv, "ejm:")) != -1) {
+		switch (ch) {
+		case 'e':
+			n = sizeof fc_edges / sizeof fc_edges[0] + 3;
+			differ = fc_edge_cases();
+			printf("edge cases: verdicts differ on %lu of %lu\n",
+			    differ, n);
+			return differ > 0 ? 1 : 0;
+		case 'j':
+			jans = 1;
+			break;
+		case 'm':
+			errno = 0;
+			lmut = strtol(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || lmut < 0 ||
+			    lmut > 1000000) {
+				fprintf(stderr, "fastcheck: bad -m '%s'\n",
+				    optarg);
+				return 2;
+			}
+			mut = (int)lmut;
+			jans = 1;
+			break;
+		default:
+			fprintf(stderr, "usage: fastcheck -e | [-j] [-m N] "
+			    "DIR|FILE...\n");
+			return 2;
+		}
+	}
+	if (optind == argc) {
+		fprintf(stderr, "usage: fastcheck [-j] [-m N] DIR|FILE...\n");
+		return 2;
+	}
+	for (a = optind; a < argc; a++)
+		if (fc_add(argv[a], &v, &nv) == -1)
+			return 2;
+	for (i = 0; i < nv; i++) {
+		/* Timed: mapping, reading (page cache) and judging. */
+		t0 = fc_now();
+		if (fc_map(v[i], &data, &len) == -1)
+			return 2;
+		for (p = data, e = p + len; p < e; p = q + 1) {
+			if ((q = memchr(p, '\n', (size_t)(e - p))) == NULL)
+				q = e;
+			lines++;
+			bad += q == e || !fc_line(p, (size_t)(q - p));
+		}
+		tf += fc_now() - t0;
+		if (jans) {
+			t0 = fc_now();
+			for (p = data; p < e; p = q + 1) {
+				if ((q = memchr(p, '\n', (size_t)(e - p))) ==
+				    NULL)
+					q = e;
+				jbad += q == e ||
+				    !fc_jansson(p, (size_t)(q - p));
+			}
+			tj += fc_now() - t0;
+			for (p = data; p < e; p = q + 1) {
+				if ((q = memchr(p, '\n', (size_t)(e - p))) ==
+				    NULL)
+					q = e;
+				differ += fc_line(p, (size_t)(q - p)) !=
+				    fc_jansson(p, (size_t)(q - p));
+				if (mut > 0)
+					mdiffer += fc_mutate(p,
+					    (size_t)(q - p), mut, &seed);
+			}
+		}
+		if (len > 0)
+			munmap((void *)data, len);
+		free(v[i]);
+	}
+	free(v);
+	printf("%zu %lu %lu %.3f\n", nv, lines, bad, tf);
+	if (jans)
+		printf("jansson: %lu bad, %.3f s; verdicts differ on %lu "
+		    "lines and %lu of %lu mutations\n", jbad, tj, differ,
+		    mdiffer, lines * (unsigned long)mut);
+	return jans && (differ > 0 || mdiffer > 0) ? 1 : 0;
+}
