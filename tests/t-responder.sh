@@ -58,10 +58,13 @@ HS_PIDS+=($FPID)
 wait_port "$FP"
 PORT2=$(free_port)
 lighttpd_to "\"host\" => \"127.0.0.1\", \"port\" => $FP" "$PORT2"
-python3 "$TOOLS/load.py" --url "http://127.0.0.1:$PORT2/ds/$ID" --seconds 4 \
+python3 "$TOOLS/load.py" --url "http://127.0.0.1:$PORT2/ds/$ID" --seconds 6 \
     --concurrency 8 --out "$T/acked" >"$T/load.out" &
 LOADPID=$!
-sleep 2
+# SIGTERM only once hits are flowing (python may start slowly on a busy box).
+before=$(cat "$T"/spool/crm/*/*.ndjson 2>/dev/null | wc -l)
+flowing() { [ "$(cat "$T"/spool/crm/*/*.ndjson 2>/dev/null | wc -l)" -gt $((before + 100)) ]; }
+check "hits are flowing before SIGTERM" wait_for 30 flowing
 kill $FPID
 wait $FPID
 is "$?" 0 "SIGTERM under load: clean exit"
