@@ -123,8 +123,9 @@ cc -O2 -g -Wall -Wextra -I"$BUILD" -I"$TOP/src" -o "$W/bin/validate-only" \
     "$BENCH/upload/validate-only.c" "$BUILD/libhs.a" \
     -lcurl -luuid -lcrypto -ljansson -linih -lz -lpthread ||
     die "cannot build bench/upload/validate-only.c"
-cc -O2 -g -Wall -Wextra -o "$W/bin/fastcheck" "$BENCH/upload/fastcheck.c" \
-    -ljansson -lm || die "cannot build bench/upload/fastcheck.c"
+cc -O2 -g -Wall -Wextra -I"$BUILD" -I"$TOP/src" -o "$W/bin/fastcheck" \
+    "$BENCH/upload/fastcheck.c" "$BUILD/libhs.a" -ljansson -lm ||
+    die "cannot build bench/upload/fastcheck.c"
 # The prototype's numbers mean something only while it judges as jansson.
 "$W/bin/fastcheck" -e >&2 ||
     { say "fastcheck disagrees with jansson"; FAILED=1; }
