@@ -485,31 +485,23 @@ spool_entry_cmp(const void *a, const void *b)
 	    ((const struct spool_entry *)b)->name);
 }
 
-/*
- * The regular files (or, in active/, the job folders) of a state, sorted by
- * name, hence by time.  Hidden and vanished files are skipped.
- */
-int
-spool_list(const char *dir, enum spool_state s, struct spool_entry **out,
+/* The regular files (dirs: the folders) of path, sorted by name. */
+static int
+spool_list_dir(const char *path, int dirs, struct spool_entry **out,
     size_t *np)
 {
-	char *path;
 	DIR *d;
 	struct dirent *de;
 	struct stat sb;
 	struct spool_entry *v = NULL;
 	size_t n = 0, cap = 0;
 
-	path = spool_path(dir, s, NULL);
+	*out = NULL;
+	*np = 0;
 	if ((d = opendir(path)) == NULL) {
-		if (errno == ENOENT) {
-			free(path);
-			*out = NULL;
-			*np = 0;
+		if (errno == ENOENT)	/* a job that settled meanwhile */
 			return 0;
-		}
 		log_warn("spool: cannot open '%s'", path);
-		free(path);
 		return -1;
 	}
 	while ((de = readdir(d)) != NULL) {
@@ -518,8 +510,7 @@ spool_list(const char *dir, enum spool_state s, struct spool_entry **out,
 		if (fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) ==
 		    -1)
 			continue;	/* vanished: someone moved it */
-		if (s == SPOOL_ACTIVE ? !S_ISDIR(sb.st_mode) :
-		    !S_ISREG(sb.st_mode))
+		if (dirs ? !S_ISDIR(sb.st_mode) : !S_ISREG(sb.st_mode))
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 64;
@@ -531,12 +522,27 @@ spool_list(const char *dir, enum spool_state s, struct spool_entry **out,
 		n++;
 	}
 	closedir(d);
-	free(path);
 	if (n > 1)
 		qsort(v, n, sizeof *v, spool_entry_cmp);
 	*out = v;
 	*np = n;
 	return 0;
+}
+
+/*
+ * The regular files (or, in active/, the job folders) of a state, sorted by
+ * name, hence by time.  Hidden and vanished files are skipped.
+ */
+int
+spool_list(const char *dir, enum spool_state s, struct spool_entry **out,
+    size_t *np)
+{
+	char *path = spool_path(dir, s, NULL);
+	int rc;
+
+	rc = spool_list_dir(path, s == SPOOL_ACTIVE, out, np);
+	free(path);
+	return rc;
 }
 
 void
@@ -1527,55 +1533,27 @@ int
 spool_list_batches(const char *dir, enum spool_state s, const char *job,
     struct spool_entry **out, size_t *np)
 {
-	struct spool_entry *v = NULL;
-	size_t n = 0, i, k;
+	struct spool_entry *v;
+	size_t n, i, k;
 	char *path;
-	DIR *d;
-	struct dirent *de;
-	struct stat sb;
+	int rc;
 
-	*out = NULL;
-	*np = 0;
-	if (s != SPOOL_ACTIVE) {
-		if (spool_list(dir, s, &v, &n) == -1)
-			return -1;
-		for (i = k = 0; i < n; i++) {
-			if (spool_is_batch(s, v[i].name))
-				v[k++] = v[i];
-			else
-				free(v[i].name);
-		}
-		*out = v;
-		*np = k;
-		return 0;
-	}
-	path = xasprintf("%s/active/%s", dir, job);
-	if ((d = opendir(path)) == NULL) {
-		if (errno == ENOENT) {	/* a job that settled meanwhile */
-			free(path);
-			return 0;
-		}
-		log_warn("spool: cannot open '%s'", path);
-		free(path);
-		return -1;
-	}
-	while ((de = readdir(d)) != NULL) {
-		if (!spool_is_batch(s, de->d_name) ||
-		    fstatat(dirfd(d), de->d_name, &sb, AT_SYMLINK_NOFOLLOW) ==
-		    -1 || !S_ISREG(sb.st_mode))
-			continue;
-		v = xreallocarray(v, n + 1, sizeof *v);
-		v[n].name = xstrdup(de->d_name);
-		v[n].size = (uint64_t)sb.st_size;
-		v[n].mtime = sb.st_mtime;
-		n++;
-	}
-	closedir(d);
+	if (s == SPOOL_ACTIVE)
+		path = xasprintf("%s/active/%s", dir, job);
+	else
+		path = spool_path(dir, s, NULL);
+	rc = spool_list_dir(path, 0, &v, &n);
 	free(path);
-	if (n > 1)
-		qsort(v, n, sizeof *v, spool_entry_cmp);
+	if (rc == -1)
+		return -1;
+	for (i = k = 0; i < n; i++) {
+		if (spool_is_batch(s, v[i].name))
+			v[k++] = v[i];
+		else
+			free(v[i].name);
+	}
 	*out = v;
-	*np = n;
+	*np = k;
 	return 0;
 }
 
