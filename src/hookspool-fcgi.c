@@ -44,6 +44,19 @@ struct fcgi_stream {
 	char			*dir;
 };
 
+/*
+ * A request in flight.  Under sync = always its worker hands it to the
+ * spool after writing the line and goes back to accept(); whichever thread
+ * runs the covering sync answers it (fcgi_synced) and frees it.
+ */
+struct fcgi_pending {
+	struct spool_waiter	 wt;	/* first: the spool hands it back */
+	FCGX_Request		 req;
+	const struct conf_stream *st;
+	int			 head;
+	char			 hit_id[37];
+};
+
 struct fcgi_worker {
 	pthread_t	 thread;
 	int		 id;
@@ -395,9 +408,61 @@ fcgi_health(FCGX_Request *r)
 	free(last);
 }
 
+/*
+ * End a request.  libfcgi's close waits for the web server to hang up, so
+ * that unread input cannot turn into a reset that loses our answer; once
+ * the input was read to its end there is none, and that wait (a sleep and
+ * a wake-up per request) is skipped.
+ */
 static void
-fcgi_handle(struct fcgi_worker *w, FCGX_Request *r)
+fcgi_finish(FCGX_Request *r)
 {
+	if (r->in != NULL && FCGX_HasSeenEOF(r->in) == EOF)
+		r->detached = 1;	/* FCGX_Free: close without lingering */
+	FCGX_Finish_r(r);
+}
+
+static struct fcgi_pending *
+fcgi_pending_new(void)
+{
+	struct fcgi_pending *p = xcalloc(1, sizeof *p);
+
+	if (FCGX_InitRequest(&p->req, fcgi_listen,
+	    FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
+		free(p);
+		return NULL;
+	}
+	return p;
+}
+
+static void
+fcgi_pending_free(struct fcgi_pending *p)
+{
+	/* A kept connection (FCGI_KEEP_CONN) ends with its request. */
+	FCGX_Free(&p->req, 1);
+	free(p);
+}
+
+/* The spool's answer for a line handed over under sync = always. */
+static void
+fcgi_synced(struct spool_waiter *wt, int rc)
+{
+	struct fcgi_pending *p = (struct fcgi_pending *)wt;
+
+	if (rc == 0)
+		fcgi_respond(&p->req, p->st, p->hit_id, p->head);
+	else
+		fcgi_error(&p->req, p->st, 503, "Service Unavailable",
+		    "Retry-After: 30\r\n");
+	fcgi_finish(&p->req);
+	fcgi_pending_free(p);
+}
+
+/* Answer the request, or hand it to the spool: then return 1. */
+static int
+fcgi_handle(struct fcgi_worker *w, struct fcgi_pending *p)
+{
+	FCGX_Request *r = &p->req;
 	const char *method = FCGX_GetParam("REQUEST_METHOD", r->envp);
 	const char *uri = FCGX_GetParam("REQUEST_URI", r->envp);
 	const char *query = FCGX_GetParam("QUERY_STRING", r->envp);
@@ -429,11 +494,11 @@ fcgi_handle(struct fcgi_worker *w, FCGX_Request *r)
 	if (seglen == 6 && strncmp(seg, "health", 6) == 0 && seg - uri >= 3 &&
 	    strncmp(seg - 3, "/-/", 3) == 0) {
 		fcgi_health(r);
-		return;
+		return 0;
 	}
 	if ((fs = fcgi_lookup(seg, seglen)) == NULL) {
 		fcgi_error(r, NULL, 404, "Not Found", NULL);
-		return;
+		return 0;
 	}
 	st = fs->st;
 	bit = fcgi_method_bit(method);
@@ -447,7 +512,7 @@ fcgi_handle(struct fcgi_worker *w, FCGX_Request *r)
 		    "Content-Encoding, Authorization\r\n"
 		    "Access-Control-Max-Age: 86400\r\nVary: Origin\r\n\r\n",
 		    st->cors_origin, allow);
-		return;
+		return 0;
 	}
 	if (bit == 0 || !(st->methods & bit)) {
 		char hdr[96];
@@ -455,18 +520,18 @@ fcgi_handle(struct fcgi_worker *w, FCGX_Request *r)
 		fcgi_allow(st, allow, sizeof allow);
 		snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
 		fcgi_error(r, st, 405, "Method Not Allowed", hdr);
-		return;
+		return 0;
 	}
 	if (st->token != NULL && !sig_token_ok(st,
 	    FCGX_GetParam("HTTP_AUTHORIZATION", r->envp), query)) {
 		fcgi_error(r, st, 401, "Unauthorized",
 		    "WWW-Authenticate: Bearer realm=\"hookspool\"\r\n");
-		return;
+		return 0;
 	}
 	if ((rc = fcgi_read_body(w, r, st->max_body)) != 0) {
 		fcgi_error(r, st, rc, rc == 413 ? "Payload Too Large" :
 		    "Bad Request", NULL);
-		return;
+		return 0;
 	}
 	payload = w->body.data != NULL ? w->body.data : "";
 	plen = w->body.len;
@@ -477,11 +542,11 @@ fcgi_handle(struct fcgi_worker *w, FCGX_Request *r)
 		rc = gunzip_capped(payload, plen, st->max_body, &w->inflated);
 		if (rc == -2) {
 			fcgi_error(r, st, 413, "Payload Too Large", NULL);
-			return;
+			return 0;
 		}
 		if (rc != 0) {
 			fcgi_error(r, st, 400, "Bad Request", NULL);
-			return;
+			return 0;
 		}
 		payload = w->inflated.data != NULL ? w->inflated.data : "";
 		plen = w->inflated.len;
@@ -495,13 +560,13 @@ fcgi_handle(struct fcgi_worker *w, FCGX_Request *r)
 		if (!h.signature_valid &&
 		    st->signature_policy == CONF_SIGPOL_REJECT) {
 			fcgi_error(r, st, 401, "Unauthorized", NULL);
-			return;
+			return 0;
 		}
 	}
 	if (!fcgi_space()) {
 		fcgi_error(r, st, 503, "Service Unavailable",
 		    "Retry-After: 60\r\n");
-		return;
+		return 0;
 	}
 	/* GET and HEAD carry their hit in the query string. */
 	if (bit == CONF_M_GET || bit == CONF_M_HEAD) {
@@ -536,14 +601,22 @@ fcgi_handle(struct fcgi_worker *w, FCGX_Request *r)
 	buf_release(&hnames);
 	if (rc == -1) {
 		fcgi_error(r, st, 413, "Payload Too Large", NULL);
-		return;
+		return 0;
 	}
-	if (spool_write(fs->writer, w->line.data, w->line.len) == -1) {
+	p->wt.done = fcgi_synced;
+	p->st = st;
+	p->head = head;
+	memcpy(p->hit_id, h.hit_id, sizeof p->hit_id);
+	rc = spool_write(fs->writer, w->line.data, w->line.len, &p->wt);
+	if (rc == SPOOL_PENDING)
+		return 1;	/* p is the spool's now */
+	if (rc == -1) {
 		fcgi_error(r, st, 503, "Service Unavailable",
 		    "Retry-After: 30\r\n");
-		return;
+		return 0;
 	}
 	fcgi_respond(r, st, h.hit_id, head);
+	return 0;
 }
 
 static void
@@ -556,7 +629,7 @@ static void *
 fcgi_worker_main(void *arg)
 {
 	struct fcgi_worker *w = arg;
-	FCGX_Request r;
+	struct fcgi_pending *p = NULL;
 	sigset_t wake;
 	int rc;
 
@@ -567,13 +640,14 @@ fcgi_worker_main(void *arg)
 	 */
 	sigemptyset(&wake);
 	sigaddset(&wake, SIGUSR2);
-	if (FCGX_InitRequest(&r, fcgi_listen, FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
-		log_warnx("fcgi: worker %d: cannot init request", w->id);
-		return NULL;
-	}
 	while (!fcgi_stopping) {
+		if (p == NULL && (p = fcgi_pending_new()) == NULL) {
+			log_warnx("fcgi: worker %d: cannot init request",
+			    w->id);
+			break;
+		}
 		pthread_sigmask(SIG_UNBLOCK, &wake, NULL);
-		rc = FCGX_Accept_r(&r);
+		rc = FCGX_Accept_r(&p->req);
 		pthread_sigmask(SIG_BLOCK, &wake, NULL);
 		if (rc < 0) {
 			if (fcgi_stopping)
@@ -590,8 +664,10 @@ fcgi_worker_main(void *arg)
 			sleep(1);
 			continue;
 		}
-		fcgi_handle(w, &r);
-		FCGX_Finish_r(&r);
+		if (fcgi_handle(w, p))
+			p = NULL;	/* answered after its sync */
+		else
+			fcgi_finish(&p->req);
 		/* Keep a worker's buffers from holding a huge body forever. */
 		if (w->body.cap > 4 * 1024 * 1024) {
 			buf_release(&w->body);
@@ -599,7 +675,8 @@ fcgi_worker_main(void *arg)
 			buf_release(&w->line);
 		}
 	}
-	FCGX_Free(&r, 1);
+	if (p != NULL)
+		fcgi_pending_free(p);
 	return NULL;
 }
 

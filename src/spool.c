@@ -4,7 +4,8 @@
  * Durability: a batch is created, flock'ed and its directory synced before
  * its first hit is acknowledged; with sync=always each acknowledged line has
  * been fdatasync'ed, and concurrent writers share one fdatasync (group
- * commit).  Sealing syncs the file, renames it into new/ and syncs new/.
+ * commit: see spool_commit).  Sealing syncs the file, renames it into new/
+ * and syncs new/.
  * A failed or short write is cut off again with ftruncate, so a batch never
  * holds half a line except after a crash, and then only at its end.
  */
@@ -17,6 +18,7 @@
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -189,7 +191,7 @@ spool_valid_name(const char *name)
 
 struct spool_writer {
 	pthread_mutex_t	 lock;
-	pthread_cond_t	 cv;
+	pthread_cond_t	 cv;		/* the committer stepped aside */
 	const struct conf *conf;
 	char		*dir;
 	char		*tmpdir;
@@ -199,8 +201,11 @@ struct spool_writer {
 	unsigned long	 hits;
 	time_t		 opened;
 	uint64_t	 gen;		/* batch generation */
-	uint64_t	 synced;	/* durable bytes of this generation */
-	int		 syncing;	/* a thread is in fdatasync */
+	int		 syncing;	/* a committer owns fd's syncs */
+	unsigned	 sealers;	/* threads waiting to seal */
+	struct spool_waiter *queue;	/* written, waiting for a sync */
+	struct spool_waiter **queue_tail;
+	struct spool_waiter *answered;	/* to be told once unlocked */
 	uint64_t	 failed_gen;	/* a generation that lost its data */
 	time_t		 last_warn;	/* a full disk must not flood the log */
 	unsigned long	 unlogged;
@@ -222,7 +227,45 @@ spool_writer_new(const struct conf *c, const char *dir)
 	w->fd = -1;
 	w->gen = 1;
 	w->failed_gen = 0;
+	w->queue_tail = &w->queue;
 	return w;
+}
+
+/* Hand the queued waiters their answer; they are told once unlocked. */
+static void
+spool_answer_queue(struct spool_writer *w, int rc)
+{
+	struct spool_waiter *wt;
+
+	for (wt = w->queue; wt != NULL; wt = wt->next)
+		wt->rc = rc;
+	*w->queue_tail = w->answered;
+	w->answered = w->queue;
+	w->queue = NULL;
+	w->queue_tail = &w->queue;
+}
+
+/* Tell each waiter of a list; each may be gone at once, so read on first. */
+static void
+spool_tell(struct spool_waiter *list)
+{
+	struct spool_waiter *wt, *next;
+
+	for (wt = list; wt != NULL; wt = next) {
+		next = wt->next;
+		wt->done(wt, wt->rc);
+	}
+}
+
+/* Unlock, then run the answers: they write to sockets, never under lock. */
+static void
+spool_writer_unlock(struct spool_writer *w)
+{
+	struct spool_waiter *list = w->answered;
+
+	w->answered = NULL;
+	pthread_mutex_unlock(&w->lock);
+	spool_tell(list);
 }
 
 /* Called with the lock held. */
@@ -252,7 +295,6 @@ spool_writer_open(struct spool_writer *w)
 	w->fd = fd;
 	w->size = 0;
 	w->hits = 0;
-	w->synced = 0;
 	w->opened = time(NULL);
 	return 0;
 fail:
@@ -264,9 +306,10 @@ fail:
 
 /*
  * Seal the open batch, with the lock held: sync, rename into new/, sync
- * new/.  An empty batch is removed.  On failure the file stays in tmp/
- * unlocked, where repair or the uploader seals it later, and the
- * generation is marked failed so waiting writers answer 503.
+ * new/.  An empty batch is removed.  The seal's sync covers the lines still
+ * queued for a group commit, so it answers them.  On failure the file stays
+ * in tmp/ unlocked, where repair or the uploader seals it later, and the
+ * generation is marked failed so its waiting writers answer 503.
  */
 static int
 spool_writer_seal_locked(struct spool_writer *w)
@@ -274,8 +317,11 @@ spool_writer_seal_locked(struct spool_writer *w)
 	char *from = NULL, *to = NULL;
 	int rc = -1;
 
+	/* The committer may be in fdatasync on our fd: it steps aside. */
+	w->sealers++;
 	while (w->syncing)
 		pthread_cond_wait(&w->cv, &w->lock);
+	w->sealers--;
 	if (w->fd == -1)
 		return 0;
 	from = spool_path(w->dir, SPOOL_TMP, w->name);
@@ -300,12 +346,15 @@ spool_writer_seal_locked(struct spool_writer *w)
 	    w->hits, w->size);
 	rc = 0;
 out:
-	if (rc == -1)
+	/* A sync that failed earlier in this generation fails it too. */
+	if (rc == -1 || w->failed_gen == w->gen) {
 		w->failed_gen = w->gen;
+		rc = -1;
+	}
+	spool_answer_queue(w, rc);
 	close(w->fd);
 	w->fd = -1;
 	w->gen++;
-	pthread_cond_broadcast(&w->cv);
 	free(from);
 	free(to);
 	return rc;
@@ -347,15 +396,82 @@ spool_write_all(struct spool_writer *w, const char *p, size_t len)
 }
 
 /*
+ * Group commit, entered with the lock held by a writer that found no sync
+ * running, left with it released.  Each round takes the queue, syncs the
+ * file once for all of it and answers those writers.  Their threads did not
+ * wait: they went back to serve other requests, and their lines queue up
+ * behind the running sync, so the next round covers all of them.  The
+ * thread goes round while lines keep coming and steps aside for a sealer,
+ * which answers what is still queued.
+ */
+static void
+spool_commit(struct spool_writer *w)
+{
+	struct spool_waiter *group, *failed = NULL, *wt;
+	uint64_t gen = w->gen;
+	int fd = w->fd, rc, saved;
+
+	while (w->queue != NULL && w->sealers == 0) {
+		group = w->queue;
+		w->queue = NULL;
+		w->queue_tail = &w->queue;
+		w->syncing = 1;
+		pthread_mutex_unlock(&w->lock);
+		rc = spool_datasync(fd);
+		saved = errno;
+		for (wt = group; wt != NULL; wt = wt->next)
+			wt->rc = rc;
+		if (rc == 0)
+			spool_tell(group);
+		pthread_mutex_lock(&w->lock);
+		w->syncing = 0;
+		if (rc == -1) {
+			log_warnx("spool: cannot sync '%s/tmp/%s': %s", w->dir,
+			    w->name, strerror(saved));
+			/*
+			 * Unknown state after a failed sync (a later one may
+			 * report success for lost pages): fail the whole
+			 * generation and start over in a new batch.
+			 */
+			failed = group;
+			w->failed_gen = gen;
+			(void)spool_writer_seal_locked(w);
+			break;
+		}
+	}
+	if (w->sealers > 0)
+		pthread_cond_broadcast(&w->cv);
+	spool_writer_unlock(w);
+	spool_tell(failed);
+}
+
+/* spool_write's caller without a waiter of its own waits here. */
+struct spool_blocking {
+	struct spool_waiter	 wt;
+	sem_t			 sem;
+};
+
+static void
+spool_blocking_done(struct spool_waiter *wt, int rc)
+{
+	(void)rc;
+	sem_post(&((struct spool_blocking *)wt)->sem);
+}
+
+/*
  * Append one whole line.  Returns 0 once the line is as durable as the
  * sync policy asks, -1 (errno set) when it is not: the caller answers 503.
+ * Under sync=always with a waiter, returns SPOOL_PENDING instead: wt->done
+ * is called exactly once, from whichever thread runs the sync covering the
+ * line (perhaps this one, before spool_write returns).
  */
 int
-spool_write(struct spool_writer *w, const char *line, size_t len)
+spool_write(struct spool_writer *w, const char *line, size_t len,
+    struct spool_waiter *wt)
 {
 	const struct conf *c = w->conf;
-	uint64_t my_gen, my_end, target;
-	int fd, rc = 0, saved;
+	struct spool_blocking b;
+	int rc = 0;
 
 	pthread_mutex_lock(&w->lock);
 	if (w->fd == -1 && spool_writer_open(w) == -1) {
@@ -368,52 +484,41 @@ spool_write(struct spool_writer *w, const char *line, size_t len)
 	}
 	w->size += len;
 	w->hits++;
-	my_gen = w->gen;
-	my_end = w->size;
-	if (c->sync == CONF_SYNC_ALWAYS) {
-		/* Group commit: one thread syncs for everyone written so far. */
-		while (w->gen == my_gen && w->synced < my_end) {
-			if (w->syncing) {
-				pthread_cond_wait(&w->cv, &w->lock);
-				continue;
-			}
-			w->syncing = 1;
-			target = w->size;
-			fd = w->fd;
-			pthread_mutex_unlock(&w->lock);
-			rc = spool_datasync(fd);
-			saved = errno;
-			pthread_mutex_lock(&w->lock);
-			w->syncing = 0;
-			if (rc == 0 && w->synced < target)
-				w->synced = target;
-			pthread_cond_broadcast(&w->cv);
-			if (rc == -1) {
-				log_warnx("spool: cannot sync '%s/tmp/%s': %s",
-				    w->dir, w->name, strerror(saved));
-				/* Unknown state after a failed sync: start over. */
-				(void)spool_writer_seal_locked(w);
-				w->failed_gen = my_gen;
-				errno = saved;
-				goto out;
-			}
-		}
-		if (w->failed_gen == my_gen) {
+	if (w->size >= c->batch_max_bytes || w->hits >= c->batch_max_hits) {
+		/* The seal syncs the whole batch, this line with it. */
+		if (spool_writer_seal_locked(w) == -1) {
 			rc = -1;
 			errno = EIO;
-			goto out;
 		}
+		goto out;
 	}
-	if (w->fd != -1 && w->gen == my_gen &&
-	    (w->size >= c->batch_max_bytes || w->hits >= c->batch_max_hits))
-		if (spool_writer_seal_locked(w) == -1 &&
-		    c->sync != CONF_SYNC_ALWAYS) {
-			/* Not yet durable under sync=batch: say so. */
-			rc = -1;
-			errno = EIO;
-		}
+	if (c->sync != CONF_SYNC_ALWAYS)
+		goto out;
+	if (wt == NULL) {
+		sem_init(&b.sem, 0, 0);
+		b.wt.done = spool_blocking_done;
+		wt = &b.wt;
+	}
+	wt->rc = -1;
+	wt->next = NULL;
+	*w->queue_tail = wt;
+	w->queue_tail = &wt->next;
+	if (!w->syncing && w->sealers == 0)
+		spool_commit(w);
+	else
+		spool_writer_unlock(w);
+	if (wt != &b.wt)
+		return SPOOL_PENDING;
+	while (sem_wait(&b.sem) == -1 && errno == EINTR)
+		;
+	sem_destroy(&b.sem);
+	if (b.wt.rc == -1) {
+		errno = EIO;
+		return -1;
+	}
+	return 0;
 out:
-	pthread_mutex_unlock(&w->lock);
+	spool_writer_unlock(w);
 	return rc;
 }
 
@@ -426,7 +531,7 @@ spool_writer_tick(struct spool_writer *w, time_t now)
 	pthread_mutex_lock(&w->lock);
 	if (w->fd != -1 && now - w->opened >= w->conf->batch_max_age)
 		rc = spool_writer_seal_locked(w);
-	pthread_mutex_unlock(&w->lock);
+	spool_writer_unlock(w);
 	return rc;
 }
 
@@ -437,7 +542,7 @@ spool_writer_seal(struct spool_writer *w)
 
 	pthread_mutex_lock(&w->lock);
 	rc = spool_writer_seal_locked(w);
-	pthread_mutex_unlock(&w->lock);
+	spool_writer_unlock(w);
 	return rc;
 }
 

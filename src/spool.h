@@ -45,7 +45,18 @@ int	 spool_valid_name(const char *);
 /* The responder's side: one writer per stream per process, thread-safe. */
 struct spool_writer;
 struct spool_writer *spool_writer_new(const struct conf *, const char *);
-int	 spool_write(struct spool_writer *, const char *, size_t);
+/*
+ * A request waiting for the sync that covers its line (sync = always):
+ * the caller embeds it and sets done; the spool sets the rest.
+ */
+struct spool_waiter {
+	void			(*done)(struct spool_waiter *, int);
+	int			 rc;
+	struct spool_waiter	*next;
+};
+#define SPOOL_PENDING	1
+int	 spool_write(struct spool_writer *, const char *, size_t,
+	    struct spool_waiter *);
 int	 spool_writer_tick(struct spool_writer *, time_t);
 int	 spool_writer_seal(struct spool_writer *);
 void	 spool_writer_free(struct spool_writer *);
