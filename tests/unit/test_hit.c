@@ -90,6 +90,15 @@ main(void)
 	ok(id[14] == '4', "uuid version 4");
 	ok(strchr("89ab", id[19]) != NULL, "uuid variant");
 	ok(strcmp(id, id2) != 0, "two ids differ");
+	/* One id could pass the version and variant checks by chance. */
+	for (i = 0; i < 1000; i++) {
+		hit_new_id(id2);
+		if (id2[8] != '-' || id2[13] != '-' || id2[14] != '4' ||
+		    id2[18] != '-' || strchr("89ab", id2[19]) == NULL ||
+		    id2[23] != '-')
+			break;
+	}
+	is_int(i, 1000, "1000 ids in a row are version 4, variant 10");
 	for (i = 0; id[i] != '\0'; i++)
 		if (id[i] >= 'A' && id[i] <= 'F')
 			break;
