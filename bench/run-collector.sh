@@ -13,9 +13,9 @@
 # and 1 when a row could not run or a check failed.
 #
 # Knobs (environment):
-#   ROWS      rows to run, FRONT/BACKEND[:SYNC]; default:
-#             "lighttpd/noop lighttpd/hookspool:none lighttpd/hookspool:batch
-#              lighttpd/hookspool:always lighttpd/php"
+#   ROWS      rows to run, FRONT/BACKEND[:SYNC]; default: noop,
+#             hookspool:none, hookspool:batch, hookspool:always and php,
+#             each through lighttpd/ and through apache/
 #   CONNS     wrk connection counts ("16 64")     DURATION  seconds (15)
 #   WARMUP    seconds before each measurement (3) ROUNDS    rounds (5)
 #   PROCS     backend processes (2)               THREADS   per process (8)
@@ -29,19 +29,33 @@
 #             time of the end of the run; "-": none)
 #   KEEP=1    keep the scratch folder
 #
-# Adding a row: write backend_NAME_start (listen on $SOCK, the one FastCGI
-# socket every front config points at, and append the pids to BACKEND_PIDS)
-# and backend_NAME_count (lines landed so far, or "-" when there is nothing
-# to count); a new front server is front_NAME_start/front_NAME_stop serving
-# http://127.0.0.1:$PORT$URL_PATH from $SOCK.  The summary needs no change.
+# Fronts: "lighttpd" connects to backends that listen on one socket
+# (spawn-fcgi PROCS x THREADS; PHP-FPM with PROCS x THREADS children);
+# "apache" is Apache 2.4 (event MPM) with mod_fcgid, which starts the
+# backends itself and sends one request at a time to each, so every row
+# gets PROCS x THREADS processes there (PHP: php-cgi, PHP's FastCGI binary,
+# the way PHP runs under mod_fcgid, same five-line script).
 #
-# Needs: lighttpd wrk spawn-fcgi php-fpm8.2 cc libfcgi-dev python3 curl
-# (tests/deps.sh --bench installs them).
+# Adding a row: write backend_NAME_start (listen on $SOCK, the one FastCGI
+# socket every lighttpd row points at, and append the pids to BACKEND_PIDS),
+# backend_NAME_app (for fronts that start the backend: write the Apache
+# lines that map /ds/ to it into $W/app.conf and set APP_EXE, the binary to
+# find its processes by) and backend_NAME_count (lines landed so far, or "-"
+# when there is nothing to count); a new front server is
+# front_NAME_start/front_NAME_stop serving http://127.0.0.1:$PORT$URL_PATH
+# (plus front_NAME_spawns when it starts the backends).  The summary needs
+# no change.
+#
+# Needs: lighttpd wrk spawn-fcgi php-fpm8.2 php-cgi8.2 apache2
+# libapache2-mod-fcgid cc libfcgi-dev python3 curl (tests/deps.sh --bench
+# installs them).
 
 set -u
 BENCH=$(cd "$(dirname "$0")" && pwd)
 TOP=$(cd "$BENCH/.." && pwd)
-: "${ROWS:=lighttpd/noop lighttpd/hookspool:none lighttpd/hookspool:batch lighttpd/hookspool:always lighttpd/php}"
+DEFAULT_BACKENDS="noop hookspool:none hookspool:batch hookspool:always php"
+: "${ROWS:=$(for f in lighttpd apache; do for b in $DEFAULT_BACKENDS; do
+	printf '%s/%s ' "$f" "$b"; done; done)}"
 : "${CONNS:=16 64}"
 : "${DURATION:=15}"
 : "${WARMUP:=3}"
@@ -58,12 +72,22 @@ URL_PATH=/ds/$STREAM_ID
 die() { echo "run-collector: $*" >&2; exit 1; }
 say() { echo "# $*" >&2; }
 
-for c in lighttpd wrk spawn-fcgi php-fpm8.2 cc python3 curl; do
+need="wrk cc python3 curl"
+case " $ROWS" in *" lighttpd/"*) need="$need lighttpd spawn-fcgi php-fpm8.2" ;; esac
+case " $ROWS" in *" apache/"*) need="$need apache2 php-cgi8.2" ;; esac
+for c in $need; do
 	command -v "$c" >/dev/null 2>&1 ||
 	    die "$c is not installed (run tests/deps.sh --bench as root)"
 done
 [ -e /usr/include/fcgiapp.h ] ||
     die "libfcgi-dev is not installed (run tests/deps.sh --bench as root)"
+APACHE_MODDIR=/usr/lib/apache2/modules
+case " $ROWS" in *" apache/"*)
+	[ -e "$APACHE_MODDIR/mod_fcgid.so" ] || die "libapache2-mod-fcgid is" \
+	    "not installed (run tests/deps.sh --bench as root)"
+	id www-data >/dev/null 2>&1 || die "no www-data user for Apache"
+	;;
+esac
 
 W=$(mktemp -d "$WORKDIR/hs-bench.XXXXXX") || die "cannot create scratch dir"
 chmod 755 "$W"
@@ -178,10 +202,8 @@ fastcgi.server = ( "/ds/" =>
 )
 CONF
 
-front_lighttpd_start() {
-	lighttpd -D -f "$W/lighttpd.conf" 2>>"$W/log/lighttpd.log" &
-	FRONT_PIDS=($!)
-	python3 - "$PORT" <<'PY'
+wait_port() {
+	python3 - "$1" <<'PY'
 import socket, sys, time
 for _ in range(100):
     try:
@@ -192,9 +214,82 @@ for _ in range(100):
 sys.exit(1)
 PY
 }
+
+front_lighttpd_start() {
+	lighttpd -D -f "$W/lighttpd.conf" 2>>"$W/log/lighttpd.log" &
+	FRONT_PIDS=($!)
+	wait_port "$PORT"
+}
 front_lighttpd_stop() {
 	stop_pids "${FRONT_PIDS[@]}"
 	FRONT_PIDS=()
+}
+
+# Apache with mod_fcgid, as contrib/apache/hookspool-fcgid.conf runs it but
+# with the process count fixed at PROCS x THREADS for every row, all started
+# up front (mod_fcgid would otherwise spawn them slowly during the run).
+# Apache's children run as www-data.
+front_apache_spawns() { :; }
+front_apache_start() {
+	local d=$W/apache n=$((PROCS * THREADS))
+	rm -rf "$d"
+	mkdir -p "$d/run" "$d/fcgid"
+	chown www-data:www-data "$d/fcgid"
+	cat >"$d/apache2.conf" <<CONF
+ServerRoot "$d"
+ServerName 127.0.0.1
+Listen 127.0.0.1:$PORT
+PidFile "$d/run/apache2.pid"
+DefaultRuntimeDir "$d/run"
+Mutex file:$d/run default
+ErrorLog "$W/log/apache.log"
+LogLevel warn
+User www-data
+Group www-data
+LoadModule mpm_event_module $APACHE_MODDIR/mod_mpm_event.so
+LoadModule authz_core_module $APACHE_MODDIR/mod_authz_core.so
+LoadModule alias_module $APACHE_MODDIR/mod_alias.so
+LoadModule fcgid_module $APACHE_MODDIR/mod_fcgid.so
+FcgidIPCDir "$d/fcgid"
+FcgidProcessTableFile "$d/fcgid/shm"
+FcgidMaxProcesses $n
+FcgidMaxProcessesPerClass $n
+FcgidMinProcessesPerClass $n
+FcgidSpawnScoreUpLimit 1000
+FcgidSpawnScore 1
+FcgidIOTimeout 30
+FcgidIdleTimeout 0
+FcgidMaxRequestsPerProcess 0
+<Directory />
+	AllowOverride None
+	Require all denied
+</Directory>
+# PATH_TRANSLATED looks each path info up here: allowed, or every request
+# logs a denial.
+DocumentRoot "$W/www"
+<Directory "$W/www">
+	Require all granted
+</Directory>
+Include "$W/app.conf"
+CONF
+	APACHE_RUN_DIR=$d/run APACHE_LOCK_DIR=$d/run APACHE_LOG_DIR=$W/log \
+	    apache2 -f "$d/apache2.conf" -DFOREGROUND 2>>"$W/log/apache.log" &
+	FRONT_PIDS=($!)
+	wait_port "$PORT" || return 1
+	# Bring all n processes up before the warm-up measures anything.
+	wrk -t1 -c"$n" -d2s -s "$BENCH/post.lua" \
+	    "http://127.0.0.1:$PORT$URL_PATH" >/dev/null 2>&1
+	apache_backend_pids
+}
+front_apache_stop() {
+	stop_pids "${FRONT_PIDS[@]}"
+	FRONT_PIDS=()
+	# mod_fcgid SIGTERMs its processes when Apache stops; wait for them.
+	stop_pids "${BACKEND_PIDS[@]}"
+	BACKEND_PIDS=()
+}
+apache_backend_pids() {
+	BACKEND_PIDS=($(pgrep -f "^$APP_EXE( |\$)"))
 }
 
 # ---- backends ------------------------------------------------------------
@@ -214,12 +309,23 @@ backend_noop_start() {
 	spawn_fcgi "$NOOP" -t "$THREADS"
 }
 backend_noop_count() { echo -; }
+backend_noop_app() {
+	APP_EXE=$NOOP
+	cat >"$W/app.conf" <<CONF
+Alias /ds "$NOOP"
+<Location /ds>
+	SetHandler fcgid-script
+	Options +ExecCGI
+	Require all granted
+</Location>
+CONF
+}
 
 # hookspool with the shipped defaults except the spool and sync: 200 with a
 # JSON hit_id, batches sealed at 8M / 100000 hits / 60s.
-backend_hookspool_start() {
+hookspool_conf() {
 	local sync=$1
-	HS_SPOOL=$W/spool-$sync-$ROUND
+	HS_SPOOL=$W/spool-$FRONT-$sync-$ROUND
 	rm -rf "$HS_SPOOL"
 	cat >"$W/hookspool.conf" <<CONF
 spool_dir = $HS_SPOOL
@@ -231,7 +337,28 @@ id = $STREAM_ID
 table = bench-project.crm.hits
 CONF
 	chmod 600 "$W/hookspool.conf"
+}
+backend_hookspool_start() {
+	hookspool_conf "$1"
 	spawn_fcgi "$HS_FCGI" -c "$W/hookspool.conf"
+}
+# Under mod_fcgid, as contrib/apache/hookspool-fcgid.conf: the config path
+# comes through the environment, and the processes run as www-data.
+backend_hookspool_app() {
+	hookspool_conf "$1"
+	mkdir -p "$HS_SPOOL"
+	chown www-data "$W/hookspool.conf" "$HS_SPOOL"
+	APP_EXE=$HS_FCGI
+	cat >"$W/app.conf" <<CONF
+Alias /ds "$HS_FCGI"
+<Location /ds>
+	SetHandler fcgid-script
+	Options +ExecCGI
+	AcceptPathInfo On
+	Require all granted
+</Location>
+FcgidInitialEnv HOOKSPOOL_CONFIG $W/hookspool.conf
+CONF
 }
 backend_hookspool_count() {
 	find "$HS_SPOOL/crm" -name '*.ndjson' -type f -exec cat {} + \
@@ -267,6 +394,29 @@ CONF
 	wait_sock "$SOCK"
 }
 backend_php_count() { wc -l <"$PHP_FILE"; }
+# Under mod_fcgid PHP runs as php-cgi, one request at a time per process
+# (PHP_FCGI_CHILDREN=0: no children of its own), the script as above.
+backend_php_app() {
+	PHP_FILE=$W/php-hooks-$FRONT-$ROUND.ndjson
+	: >"$PHP_FILE"
+	chown www-data "$PHP_FILE"
+	mkdir -p "$W/www"
+	cp "$BENCH/php/hook.php" "$W/www/hook.php"
+	APP_EXE=$(command -v php-cgi8.2)
+	cat >"$W/app.conf" <<CONF
+Alias /ds "$W/www/hook.php"
+<Location /ds>
+	SetHandler fcgid-script
+	Options +ExecCGI
+	AcceptPathInfo On
+	Require all granted
+</Location>
+FcgidWrapper $APP_EXE .php
+FcgidInitialEnv HOOK_FILE $PHP_FILE
+FcgidInitialEnv PHP_FCGI_CHILDREN 0
+FcgidInitialEnv PHP_FCGI_MAX_REQUESTS 0
+CONF
+}
 
 backend_stop() {
 	stop_pids "${BACKEND_PIDS[@]}"
@@ -316,7 +466,8 @@ MACHINE="- nproc: $(nproc); CPU: $cpu; $(grep -q hypervisor /proc/cpuinfo && ech
 - spool / PHP file system: $fs_line, options $mnt_opts
 - fdatasync of a 500-byte append there: median ${fsync_us% *} us, p99 ${fsync_us#* } us
 - lighttpd $(lighttpd -v 2>&1 | sed -n 's/^lighttpd\/\([^ ]*\).*/\1/p') (one process), wrk $(wrk -v 2>&1 | sed -n 's/^wrk \([^ ]*\).*/\1/p') (-t$WRK_THREADS), $(php-fpm8.2 -v | head -1 | cut -d' ' -f1-2) (OPcache $(php-fpm8.2 -i 2>/dev/null | grep -q '^opcache.enable => On' && echo on || echo off)), libfcgi $(dpkg-query -W -f='${Version}' libfcgi-bin 2>/dev/null || dpkg-query -W -f='${Version}' libfcgi0ldbl 2>/dev/null)
-- backends: $PROCS processes x $THREADS threads (PHP-FPM: pm static, $((PROCS * THREADS)) children); body $(python3 -c 'import re,sys; t=open(sys.argv[1]).read(); print(sum(len(s) for s in re.findall(r"\"([^\"]*)\"", t.split("wrk.body",1)[1].split("function",1)[0])))' "$BENCH/post.lua") bytes, form-urlencoded
+- Apache $(apache2 -v 2>/dev/null | sed -n 's/^Server version: Apache\/\([^ ]*\).*/\1/p') (event MPM) with mod_fcgid $(dpkg-query -W -f='${Version}' libapache2-mod-fcgid 2>/dev/null), PHP there as php-cgi
+- backends: behind lighttpd $PROCS processes x $THREADS threads (PHP-FPM: pm static, $((PROCS * THREADS)) children); behind Apache $((PROCS * THREADS)) processes started by mod_fcgid, one request at a time each; body $(python3 -c 'import re,sys; t=open(sys.argv[1]).read(); print(sum(len(s) for s in re.findall(r"\"([^\"]*)\"", t.split("wrk.body",1)[1].split("function",1)[0])))' "$BENCH/post.lua") bytes, form-urlencoded
 - each measurement: ${WARMUP}s warm-up, then ${DURATION}s; $ROUNDS rounds, row order rotated each round; medians shown"
 say "scratch $W"
 echo "$MACHINE" | sed 's/^/# /' >&2
@@ -338,7 +489,13 @@ for ROUND in $(seq 1 "$ROUNDS"); do
 		[ "$spec" != "$backend" ] && sync=${spec#*:}
 		idle=$(idle_pct 1)
 		say "round $ROUND: $row (machine ${idle}% idle before)"
-		if ! declare -F "backend_${backend}_start" >/dev/null ||
+		FRONT=$front
+		if declare -F "front_${front}_spawns" >/dev/null; then
+			how=app
+		else
+			how=start
+		fi
+		if ! declare -F "backend_${backend}_$how" >/dev/null ||
 		    ! declare -F "front_${front}_start" >/dev/null; then
 			say "unknown row '$row'"
 			FAILED=1
@@ -346,8 +503,14 @@ for ROUND in $(seq 1 "$ROUNDS"); do
 		fi
 		args=()
 		[ "$sync" != - ] && args=("$sync")
-		if ! "backend_${backend}_start" "${args[@]}" ||
-		    ! wait_sock "$SOCK" || ! "front_${front}_start"; then
+		if [ $how = app ]; then
+			"backend_${backend}_app" "${args[@]}" &&
+			    "front_${front}_start"
+		else
+			"backend_${backend}_start" "${args[@]}" &&
+			    wait_sock "$SOCK" && "front_${front}_start"
+		fi
+		if [ $? != 0 ]; then
 			say "$row: cannot start (logs in $W/log)"
 			KEEP=1
 			FAILED=1

@@ -7,7 +7,7 @@ libfcgi-dev libcurl4-openssl-dev uuid-dev libssl-dev libjansson-dev
 libinih-dev zlib1g-dev
 lighttpd apache2 libapache2-mod-fcgid spawn-fcgi nginx-light
 curl python3 openssl jq clang libclang-rt-14-dev"
-[ "${1:-}" = --bench ] && PKGS="$PKGS wrk php-fpm hyperfine time linux-perf"
+[ "${1:-}" = --bench ] && PKGS="$PKGS wrk php-fpm php-cgi hyperfine time linux-perf"
 
 missing=""
 for p in $PKGS; do
