@@ -309,16 +309,24 @@ backend_noop_start() {
 	spawn_fcgi "$NOOP" -t "$THREADS"
 }
 backend_noop_count() { echo -; }
+# app_conf TARGET [LINE...]: Apache serves /ds/* with mod_fcgid from TARGET.
+app_conf() {
+	local target=$1
+	shift
+	{
+		echo "Alias /ds \"$target\""
+		echo "<Location /ds>"
+		echo "	SetHandler fcgid-script"
+		echo "	Options +ExecCGI"
+		echo "	AcceptPathInfo On"
+		echo "	Require all granted"
+		echo "</Location>"
+		printf '%s\n' "$@"
+	} >"$W/app.conf"
+}
 backend_noop_app() {
 	APP_EXE=$NOOP
-	cat >"$W/app.conf" <<CONF
-Alias /ds "$NOOP"
-<Location /ds>
-	SetHandler fcgid-script
-	Options +ExecCGI
-	Require all granted
-</Location>
-CONF
+	app_conf "$NOOP"
 }
 
 # hookspool with the shipped defaults except the spool and sync: 200 with a
@@ -349,16 +357,7 @@ backend_hookspool_app() {
 	mkdir -p "$HS_SPOOL"
 	chown www-data "$W/hookspool.conf" "$HS_SPOOL"
 	APP_EXE=$HS_FCGI
-	cat >"$W/app.conf" <<CONF
-Alias /ds "$HS_FCGI"
-<Location /ds>
-	SetHandler fcgid-script
-	Options +ExecCGI
-	AcceptPathInfo On
-	Require all granted
-</Location>
-FcgidInitialEnv HOOKSPOOL_CONFIG $W/hookspool.conf
-CONF
+	app_conf "$HS_FCGI" "FcgidInitialEnv HOOKSPOOL_CONFIG $W/hookspool.conf"
 }
 backend_hookspool_count() {
 	find "$HS_SPOOL/crm" -name '*.ndjson' -type f -exec cat {} + \
@@ -403,19 +402,10 @@ backend_php_app() {
 	mkdir -p "$W/www"
 	cp "$BENCH/php/hook.php" "$W/www/hook.php"
 	APP_EXE=$(command -v php-cgi8.2)
-	cat >"$W/app.conf" <<CONF
-Alias /ds "$W/www/hook.php"
-<Location /ds>
-	SetHandler fcgid-script
-	Options +ExecCGI
-	AcceptPathInfo On
-	Require all granted
-</Location>
-FcgidWrapper $APP_EXE .php
-FcgidInitialEnv HOOK_FILE $PHP_FILE
-FcgidInitialEnv PHP_FCGI_CHILDREN 0
-FcgidInitialEnv PHP_FCGI_MAX_REQUESTS 0
-CONF
+	app_conf "$W/www/hook.php" "FcgidWrapper $APP_EXE .php" \
+	    "FcgidInitialEnv HOOK_FILE $PHP_FILE" \
+	    "FcgidInitialEnv PHP_FCGI_CHILDREN 0" \
+	    "FcgidInitialEnv PHP_FCGI_MAX_REQUESTS 0"
 }
 
 backend_stop() {
