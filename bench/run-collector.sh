@@ -28,13 +28,16 @@
 #   OUT       results file (bench/results/collector-YYYY-MM-DD-HHMM.md, UTC
 #             time of the end of the run; "-": none)
 #   KEEP=1    keep the scratch folder
+#   FCGID_PROCS  processes mod_fcgid runs per apache/ row (the largest of
+#             CONNS: with fewer, requests wait for one in 1 s sleeps)
 #
 # Fronts: "lighttpd" connects to backends that listen on one socket
 # (spawn-fcgi PROCS x THREADS; PHP-FPM with PROCS x THREADS children);
 # "apache" is Apache 2.4 (event MPM) with mod_fcgid, which starts the
-# backends itself and sends one request at a time to each, so every row
-# gets PROCS x THREADS processes there (PHP: php-cgi, PHP's FastCGI binary,
-# the way PHP runs under mod_fcgid, same five-line script).
+# backends itself (PHP: php-cgi, PHP's FastCGI binary,
+# the way PHP runs under mod_fcgid, same five-line script).  mod_fcgid gives
+# a process one request at a time, so there it runs one process per
+# connection (the largest of CONNS) for every row.
 #
 # Adding a row: write backend_NAME_start (listen on $SOCK, the one FastCGI
 # socket every lighttpd row points at, and append the pids to BACKEND_PIDS),
@@ -226,12 +229,15 @@ front_lighttpd_stop() {
 }
 
 # Apache with mod_fcgid, as contrib/apache/hookspool-fcgid.conf runs it but
-# with the process count fixed at PROCS x THREADS for every row, all started
-# up front (mod_fcgid would otherwise spawn them slowly during the run).
-# Apache's children run as www-data.
+# with the process count fixed for every row, all started up front (mod_fcgid
+# would otherwise spawn them slowly during the run).  mod_fcgid gives each
+# process one request at a time and puts a request that finds none free to
+# sleep for a second, so there is a process for every connection: as many
+# as the largest of CONNS.  Apache's children run as www-data.
 front_apache_spawns() { :; }
+: "${FCGID_PROCS:=$(printf '%s\n' $CONNS | sort -n | tail -1)}"
 front_apache_start() {
-	local d=$W/apache n=$((PROCS * THREADS))
+	local d=$W/apache n=$FCGID_PROCS
 	rm -rf "$d"
 	mkdir -p "$d/run" "$d/fcgid"
 	chown www-data:www-data "$d/fcgid"
@@ -247,9 +253,20 @@ LogLevel warn
 User www-data
 Group www-data
 LoadModule mpm_event_module $APACHE_MODDIR/mod_mpm_event.so
+# All worker threads up front: the MPM adds a child once a second at most,
+# and a request waiting for a thread meanwhile would show as a 1 s p99.
+ServerLimit 4
+StartServers 4
+ThreadsPerChild 64
+MaxRequestWorkers 256
+MinSpareThreads 32
+MaxSpareThreads 256
 LoadModule authz_core_module $APACHE_MODDIR/mod_authz_core.so
 LoadModule alias_module $APACHE_MODDIR/mod_alias.so
 LoadModule fcgid_module $APACHE_MODDIR/mod_fcgid.so
+# mod_fcgid's process table lock as a file lock fails with EDEADLK
+# under a threaded MPM ("can't lock process table"): a process-shared mutex.
+Mutex pthread fcgid-proctbl
 FcgidIPCDir "$d/fcgid"
 FcgidProcessTableFile "$d/fcgid/shm"
 FcgidMaxProcesses $n
@@ -277,7 +294,7 @@ CONF
 	FRONT_PIDS=($!)
 	wait_port "$PORT" || return 1
 	# Bring all n processes up before the warm-up measures anything.
-	wrk -t1 -c"$n" -d2s -s "$BENCH/post.lua" \
+	wrk -t1 -c"$n" -d4s -s "$BENCH/post.lua" \
 	    "http://127.0.0.1:$PORT$URL_PATH" >/dev/null 2>&1
 	apache_backend_pids
 }
@@ -457,7 +474,7 @@ MACHINE="- nproc: $(nproc); CPU: $cpu; $(grep -q hypervisor /proc/cpuinfo && ech
 - fdatasync of a 500-byte append there: median ${fsync_us% *} us, p99 ${fsync_us#* } us
 - lighttpd $(lighttpd -v 2>&1 | sed -n 's/^lighttpd\/\([^ ]*\).*/\1/p') (one process), wrk $(wrk -v 2>&1 | sed -n 's/^wrk \([^ ]*\).*/\1/p') (-t$WRK_THREADS), $(php-fpm8.2 -v | head -1 | cut -d' ' -f1-2) (OPcache $(php-fpm8.2 -i 2>/dev/null | grep -q '^opcache.enable => On' && echo on || echo off)), libfcgi $(dpkg-query -W -f='${Version}' libfcgi-bin 2>/dev/null || dpkg-query -W -f='${Version}' libfcgi0ldbl 2>/dev/null)
 - Apache $(apache2 -v 2>/dev/null | sed -n 's/^Server version: Apache\/\([^ ]*\).*/\1/p') (event MPM) with mod_fcgid $(dpkg-query -W -f='${Version}' libapache2-mod-fcgid 2>/dev/null), PHP there as php-cgi
-- backends: behind lighttpd $PROCS processes x $THREADS threads (PHP-FPM: pm static, $((PROCS * THREADS)) children); behind Apache $((PROCS * THREADS)) processes started by mod_fcgid, one request at a time each; body $(python3 -c 'import re,sys; t=open(sys.argv[1]).read(); print(sum(len(s) for s in re.findall(r"\"([^\"]*)\"", t.split("wrk.body",1)[1].split("function",1)[0])))' "$BENCH/post.lua") bytes, form-urlencoded
+- backends: behind lighttpd $PROCS processes x $THREADS threads (PHP-FPM: pm static, $((PROCS * THREADS)) children); behind Apache $FCGID_PROCS processes started by mod_fcgid, one request at a time each; body $(python3 -c 'import re,sys; t=open(sys.argv[1]).read(); print(sum(len(s) for s in re.findall(r"\"([^\"]*)\"", t.split("wrk.body",1)[1].split("function",1)[0])))' "$BENCH/post.lua") bytes, form-urlencoded
 - each measurement: ${WARMUP}s warm-up, then ${DURATION}s; $ROUNDS rounds, row order rotated each round; medians shown"
 say "scratch $W"
 echo "$MACHINE" | sed 's/^/# /' >&2
