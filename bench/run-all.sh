@@ -1,6 +1,6 @@
 #!/bin/sh
 # Every benchmark in one command, each writing its table to bench/results/:
-# the collector (run-collector.sh, ~18 min) and the uploader (run-upload.sh,
+# the collector (run-collector.sh, ~40 min) and the uploader (run-upload.sh,
 # ~15 min).  The chaos and soak runs are longer and separate (CHAOS.md).
 # Run on a quiet machine: the numbers are ratios measured side by side, but
 # a busy neighbour still bends them.
