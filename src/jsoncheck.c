@@ -7,7 +7,10 @@
  * an object, a non-empty string "hit_id"): RFC 8259 grammar, strict UTF-8,
  * \u escapes with paired surrogates, no NUL in keys, integers within
  * int64, finite reals, at most 2048 levels, no duplicate key in any object.
- * fuzz/fuzz_jsoncheck.c compares the two verdicts.  Pure; never exits.
+ * One deliberate difference: a raw NUL byte right after a number or literal,
+ * which jansson's lexer skips, is invalid here, as RFC 8259 (and BigQuery)
+ * have it.  fuzz/fuzz_jsoncheck.c compares the two verdicts.  Pure; never
+ * exits.
  */
 #include "config.h"
 
