@@ -65,6 +65,12 @@ fc_jansson(const char *p, size_t len)
 
 	if (len == 0)
 		return 0;
+	/*
+	 * jansson skips a raw NUL right after a number or literal; jsoncheck
+	 * does not (see src/jsoncheck.c).  Raw NULs are valid nowhere else.
+	 */
+	if (memchr(p, '\0', len) != NULL)
+		return 0;
 	j = json_loadb(p, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &err);
 	if (j == NULL)
 		return 0;
