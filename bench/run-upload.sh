@@ -11,8 +11,8 @@
 #               in new/ (shipped defaults: job_max_bytes 4G, chunk_size 8M)
 #   validate    bench/upload/validate-only: spool_validate() over the same
 #               batches, the uploader's pre-claim pass alone
-#   fastcheck   bench/upload/fastcheck.c: a prototype validator that builds
-#               nothing (same verdicts as jansson's), over the same batches
+#   fastcheck   bench/upload/fastcheck.c: src/jsoncheck.c, the uploader's
+#               line check, alone over the same batches (mapped files)
 # Each row: wall time, MiB/s, user+sys CPU, peak RSS (wait4's ru_maxrss, as
 # /usr/bin/time -v prints it; the upload row runs under /usr/bin/time -v and
 # its "Maximum resident set size" is recorded too), RSS sampled every
