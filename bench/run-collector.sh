@@ -37,7 +37,9 @@
 # backends itself (PHP: php-cgi, PHP's FastCGI binary,
 # the way PHP runs under mod_fcgid, same five-line script).  mod_fcgid gives
 # a process one request at a time, so there it runs one process per
-# connection (the largest of CONNS) for every row.
+# connection (the largest of CONNS) for every row.  "apacheproxy" (not in
+# the default ROWS) is Apache with mod_proxy_fcgi in front of the same
+# backends as lighttpd, as contrib/apache/hookspool-proxy-fcgi.conf.
 #
 # Adding a row: write backend_NAME_start (listen on $SOCK, the one FastCGI
 # socket every lighttpd row points at, and append the pids to BACKEND_PIDS),
@@ -78,6 +80,7 @@ say() { echo "# $*" >&2; }
 need="wrk cc python3 curl"
 case " $ROWS" in *" lighttpd/"*) need="$need lighttpd spawn-fcgi php-fpm8.2" ;; esac
 case " $ROWS" in *" apache/"*) need="$need apache2 php-cgi8.2" ;; esac
+case " $ROWS" in *" apacheproxy/"*) need="$need apache2 spawn-fcgi php-fpm8.2" ;; esac
 for c in $need; do
 	command -v "$c" >/dev/null 2>&1 ||
 	    die "$c is not installed (run tests/deps.sh --bench as root)"
@@ -85,7 +88,7 @@ done
 [ -e /usr/include/fcgiapp.h ] ||
     die "libfcgi-dev is not installed (run tests/deps.sh --bench as root)"
 APACHE_MODDIR=/usr/lib/apache2/modules
-case " $ROWS" in *" apache/"*)
+case " $ROWS" in *" apache"*)
 	[ -e "$APACHE_MODDIR/mod_fcgid.so" ] || die "libapache2-mod-fcgid is" \
 	    "not installed (run tests/deps.sh --bench as root)"
 	id www-data >/dev/null 2>&1 || die "no www-data user for Apache"
@@ -236,12 +239,16 @@ front_lighttpd_stop() {
 # as the largest of CONNS.  Apache's children run as www-data.
 front_apache_spawns() { :; }
 : "${FCGID_PROCS:=$(printf '%s\n' $CONNS | sort -n | tail -1)}"
-front_apache_start() {
-	local d=$W/apache n=$FCGID_PROCS
+# apache_conf FILE MODULE...: the server part of an Apache config shared by
+# the Apache fronts.
+apache_conf() {
+	local d=$W/apache f=$1 m
+	shift
 	rm -rf "$d"
-	mkdir -p "$d/run" "$d/fcgid"
+	mkdir -p "$d/run" "$d/fcgid" "$W/www"
 	chown www-data:www-data "$d/fcgid"
-	cat >"$d/apache2.conf" <<CONF
+	{
+		cat <<CONF
 ServerRoot "$d"
 ServerName 127.0.0.1
 Listen 127.0.0.1:$PORT
@@ -262,8 +269,35 @@ MaxRequestWorkers 256
 MinSpareThreads 32
 MaxSpareThreads 256
 LoadModule authz_core_module $APACHE_MODDIR/mod_authz_core.so
-LoadModule alias_module $APACHE_MODDIR/mod_alias.so
-LoadModule fcgid_module $APACHE_MODDIR/mod_fcgid.so
+CONF
+		for m in "$@"; do
+			echo "LoadModule ${m}_module $APACHE_MODDIR/mod_$m.so"
+		done
+		cat <<CONF
+<Directory />
+	AllowOverride None
+	Require all denied
+</Directory>
+# PATH_TRANSLATED looks each path info up here: allowed, or every request
+# logs a denial.
+DocumentRoot "$W/www"
+<Directory "$W/www">
+	Require all granted
+</Directory>
+CONF
+	} >"$f"
+}
+apache_run() {
+	APACHE_RUN_DIR=$W/apache/run APACHE_LOCK_DIR=$W/apache/run \
+	    APACHE_LOG_DIR=$W/log apache2 -f "$1" -DFOREGROUND \
+	    2>>"$W/log/apache.log" &
+	FRONT_PIDS=($!)
+	wait_port "$PORT"
+}
+front_apache_start() {
+	local d=$W/apache n=$FCGID_PROCS
+	apache_conf "$W/apache.conf" alias fcgid
+	cat >>"$W/apache.conf" <<CONF
 # mod_fcgid's process table lock as a file lock fails with EDEADLK
 # under a threaded MPM ("can't lock process table"): a process-shared mutex.
 Mutex pthread fcgid-proctbl
@@ -277,22 +311,9 @@ FcgidSpawnScore 1
 FcgidIOTimeout 30
 FcgidIdleTimeout 0
 FcgidMaxRequestsPerProcess 0
-<Directory />
-	AllowOverride None
-	Require all denied
-</Directory>
-# PATH_TRANSLATED looks each path info up here: allowed, or every request
-# logs a denial.
-DocumentRoot "$W/www"
-<Directory "$W/www">
-	Require all granted
-</Directory>
 Include "$W/app.conf"
 CONF
-	APACHE_RUN_DIR=$d/run APACHE_LOCK_DIR=$d/run APACHE_LOG_DIR=$W/log \
-	    apache2 -f "$d/apache2.conf" -DFOREGROUND 2>>"$W/log/apache.log" &
-	FRONT_PIDS=($!)
-	wait_port "$PORT" || return 1
+	apache_run "$W/apache.conf" || return 1
 	# Bring all n processes up before the warm-up measures anything.
 	wrk -t1 -c"$n" -d4s -s "$BENCH/post.lua" \
 	    "http://127.0.0.1:$PORT$URL_PATH" >/dev/null 2>&1
@@ -307,6 +328,28 @@ front_apache_stop() {
 }
 apache_backend_pids() {
 	BACKEND_PIDS=($(pgrep -f "^$APP_EXE( |\$)"))
+}
+
+# Apache with mod_proxy_fcgi, as contrib/apache/hookspool-proxy-fcgi.conf:
+# the backends listen on $SOCK as behind lighttpd (same processes and
+# threads).  PHP-FPM is told the script by SCRIPT_FILENAME, as Debian's
+# php8.2-fpm Apache config does through its handler.
+front_apacheproxy_start() {
+	chmod 666 "$SOCK"	# Apache's workers (www-data) connect to it
+	apache_conf "$W/apache.conf" proxy proxy_fcgi
+	cat >>"$W/apache.conf" <<CONF
+<Location /ds/>
+	ProxyPass "unix:$SOCK|fcgi://backend/"
+	ProxyFCGISetEnvIf "true" SCRIPT_FILENAME "$W/www/ds/$STREAM_ID"
+	Require all granted
+</Location>
+ProxyFCGIBackendType GENERIC
+CONF
+	apache_run "$W/apache.conf"
+}
+front_apacheproxy_stop() {
+	stop_pids "${FRONT_PIDS[@]}"
+	FRONT_PIDS=()
 }
 
 # ---- backends ------------------------------------------------------------
