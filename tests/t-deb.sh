@@ -13,7 +13,8 @@
 # cannot: not root, no dpkg-buildpackage, a hookspool package or its files
 # already here, or a source tree that is not a git checkout: `make
 # distcheck` runs the tests in an unpacked tarball (or with DISTCHECK set),
-# and the package is built from git, not from the tarball.
+# and the package is built from git, not from the tarball.  It skips in
+# sanitizer builds too: the package is the same whatever the build.
 # The clone is of HEAD plus the uncommitted changes to tracked files (git
 # stash create), so the test builds what the developer sees; untracked
 # files do not go in.
@@ -29,6 +30,12 @@ top=$(git -C "$top_srcdir" rev-parse --show-toplevel 2>/dev/null)
 [ -n "$top" ] && [ "$top" = "$(cd "$top_srcdir" && pwd -P)" ] ||
     skip "$top_srcdir is not a git checkout (make distcheck's copy?)"
 [ -d "$top_srcdir/debian" ] || skip "no debian/ in $top_srcdir"
+# The package is built from the clone whatever this build's flags: once, in
+# tests/all.sh's main build, is enough.
+case $("$top_builddir/config.status" --config 2>/dev/null) in
+*--enable-asan* | *--enable-fuzzing*)
+    skip "a sanitizer build: the package does not depend on it (the main build runs this)" ;;
+esac
 st=$(dpkg-query -W -f='${db:Status-Status}' hookspool 2>/dev/null)
 [ -z "$st" ] || [ "$st" = not-installed ] ||
     skip "a hookspool package is here ($st): this test would replace it"
