@@ -6,7 +6,8 @@ PKGS="build-essential autoconf automake pkg-config
 libfcgi-dev libcurl4-openssl-dev uuid-dev libssl-dev libjansson-dev
 libinih-dev zlib1g-dev
 lighttpd apache2 libapache2-mod-fcgid spawn-fcgi nginx-light
-curl python3 openssl jq clang libclang-rt-14-dev"
+curl python3 openssl jq clang libclang-rt-14-dev
+debhelper dh-autoreconf lintian dpkg-dev fakeroot"
 [ "${1:-}" = --bench ] && PKGS="$PKGS wrk php-fpm php-cgi hyperfine time linux-perf"
 
 missing=""
