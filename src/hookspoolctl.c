@@ -336,35 +336,24 @@ out:
  * corrupt/ for the admin.
  */
 static int
-ctl_verdict(struct ctl *ctl, const struct ctl_status_run *r, long warn,
-    long crit, char *text, size_t len)
+ctl_verdict(struct ctl *ctl, const struct ctl_status_run *r,
+    const struct spool_backlog *bl, long warn, long crit, char *text,
+    size_t len)
 {
 	static const char *const names[] = { "OK", "WARNING", "CRITICAL",
 		"UNKNOWN" };
-	unsigned long files = 0, failed = 0, corrupt = 0;
-	time_t oldest = 0;
+	unsigned long files = bl->files, failed = 0, corrupt = 0;
 	long age = 0;
 	char agebuf[32];
 	size_t i;
-	int s, code = NAGIOS_OK;
+	int code = NAGIOS_OK;
 
-	for (i = 0; i < ctl->conf->nstreams; i++)
-		for (s = 0; s < SPOOL_NSTATES; s++) {
-			const struct ctl_tally *t =
-			    &r->t[i * SPOOL_NSTATES + s];
-
-			if (ST(s) & BACKLOG) {
-				files += t->files;
-				if (t->files > 0 && (oldest == 0 ||
-				    t->oldest < oldest))
-					oldest = t->oldest;
-			} else if (s == SPOOL_FAILED)
-				failed += t->files;
-			else if (s == SPOOL_CORRUPT)
-				corrupt += t->files;
-		}
-	if (oldest != 0)
-		age = (long)(ctl->now - oldest);
+	for (i = 0; i < ctl->conf->nstreams; i++) {
+		failed += r->t[i * SPOOL_NSTATES + SPOOL_FAILED].files;
+		corrupt += r->t[i * SPOOL_NSTATES + SPOOL_CORRUPT].files;
+	}
+	if (bl->oldest != 0)
+		age = (long)(ctl->now - bl->oldest);
 	if (age > crit)
 		code = NAGIOS_CRITICAL;
 	else if (age > warn || failed > 0 || corrupt > 0)
@@ -378,6 +367,25 @@ ctl_verdict(struct ctl *ctl, const struct ctl_status_run *r, long warn,
 	    files, files == 1 ? "" : "s", files > 0 ? agebuf : "-", failed,
 	    corrupt, files, age, warn, crit, failed, corrupt);
 	return code;
+}
+
+/* The backlog of the selected streams, as spool_backlog() defines it. */
+static void
+ctl_backlog(struct ctl *ctl, struct ctl_status_run *r,
+    struct spool_backlog *bl)
+{
+	char *dir;
+	size_t i;
+
+	memset(bl, 0, sizeof *bl);
+	for (i = 0; i < ctl->conf->nstreams; i++) {
+		if (!ctl_selected(ctl, &ctl->conf->streams[i]))
+			continue;
+		dir = spool_stream_dir(ctl->conf, &ctl->conf->streams[i]);
+		if (spool_backlog(dir, bl) == -1)
+			r->errors++;
+		free(dir);
+	}
 }
 
 static json_t *
@@ -429,6 +437,7 @@ ctl_status(struct ctl *ctl, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct ctl_status_run r;
+	struct spool_backlog bl;
 	const struct ctl_tally *t;
 	json_t *root = NULL, *streams, *js, *jt, *lu;
 	char age[32], bytes[32], hits[32], verdict[512];
@@ -460,8 +469,9 @@ ctl_status(struct ctl *ctl, int argc, char **argv)
 	memset(&r, 0, sizeof r);
 	r.t = xcalloc(ctl->conf->nstreams * SPOOL_NSTATES + 1, sizeof *r.t);
 	ctl_walk(ctl, ALL_STATES, ctl_tally_one, &r, &r.errors);
+	ctl_backlog(ctl, &r, &bl);
 	if (max_age != NULL)
-		code = ctl_verdict(ctl, &r, warn, crit, verdict,
+		code = ctl_verdict(ctl, &r, &bl, warn, crit, verdict,
 		    sizeof verdict);
 	else if (r.errors > 0)
 		code = EX_IOERR;
@@ -502,6 +512,12 @@ ctl_status(struct ctl *ctl, int argc, char **argv)
 		    json_integer((json_int_t)r.skipped));
 		json_object_set_new(root, "errors",
 		    json_integer((json_int_t)r.errors));
+		json_object_set_new(root, "backlog", json_pack("{s:I, s:I, s:o}",
+		    "files", (json_int_t)bl.files,
+		    "bytes", (json_int_t)bl.bytes,
+		    "oldest_age", bl.oldest != 0 ?
+		    json_integer((json_int_t)(ctl->now - bl.oldest)) :
+		    json_null()));
 		json_object_set_new(root, "last_upload",
 		    lu != NULL ? json_incref(lu) : json_null());
 		if (max_age != NULL)
@@ -533,6 +549,11 @@ ctl_status(struct ctl *ctl, int argc, char **argv)
 			    t->files > 0 ? age : "-");
 		}
 	}
+	ctl_bytes(bytes, sizeof bytes, bl.bytes);
+	ctl_age(age, sizeof age, (long)(ctl->now - bl.oldest));
+	printf("backlog (tmp, new, active): %lu file%s, %s bytes, oldest %s\n",
+	    bl.files, bl.files == 1 ? "" : "s", bytes,
+	    bl.files > 0 ? age : "-");
 	ctl_print_last_upload(lu);
 	if (r.skipped > 0)
 		printf("%lu file%s moved away while counting (skipped)\n",
