@@ -813,6 +813,40 @@ fcgi_open_socket(const char *spec)
 	return fd;
 }
 
+/*
+ * A start-up error, already logged.  Spawned by a web server (the FastCGI
+ * socket on stdin), our stderr may not reach the admin: lighttpd sends it
+ * to /dev/null (or to its own stderr) and logs only "child exited: 78".
+ * So wait for one request, send the kept reason as FastCGI stderr, which
+ * lighttpd, Apache and nginx write to their error logs, answer it 503, and
+ * exit; the web server starts a new process, which reads the config again.
+ */
+static void __attribute__((noreturn))
+fcgi_startup_failed(int code, int foreground, const char *sock)
+{
+	FCGX_Request r;
+	struct sigaction sa;
+	struct stat sb;
+
+	log_keep(0);
+	if (foreground || sock != NULL || fstat(0, &sb) == -1 ||
+	    !S_ISSOCK(sb.st_mode) || FCGX_Init() != 0 ||
+	    FCGX_InitRequest(&r, 0, 0) != 0)
+		exit(code);
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	if (FCGX_Accept_r(&r) >= 0) {
+		FCGX_PutS(log_kept(), r.err);
+		FCGX_FPrintF(r.out, "Status: 503 Service Unavailable\r\n"
+		    "Retry-After: 60\r\nContent-Type: application/json\r\n"
+		    "Cache-Control: no-store\r\n\r\n"
+		    "{\"error\":\"Service Unavailable\"}\n");
+		FCGX_Finish_r(&r);
+	}
+	exit(code);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -851,10 +885,15 @@ main(int argc, char **argv)
 	/* The web server keeps stderr; syslog keeps the record as well. */
 	log_init("hookspool-fcgi", foreground ? 1 : 2);
 	log_set_verbose(verbose);
-	if ((fcgi_conf = conf_load(conf_path, 1)) == NULL)
-		fatalx(EX_CONFIG, "%s: configuration error", conf_path);
-	if (fcgi_conf->nstreams == 0)
-		fatalx(EX_CONFIG, "%s: no [stream NAME] section", conf_path);
+	log_keep(1);
+	if ((fcgi_conf = conf_load(conf_path, 1)) == NULL) {
+		log_warnx("%s: configuration error", conf_path);
+		fcgi_startup_failed(EX_CONFIG, foreground, sock);
+	}
+	if (fcgi_conf->nstreams == 0) {
+		log_warnx("%s: no [stream NAME] section", conf_path);
+		fcgi_startup_failed(EX_CONFIG, foreground, sock);
+	}
 	fcgi_nstreams = fcgi_conf->nstreams;
 	fcgi_mount = fcgi_mount_of(fcgi_conf->base_url);
 	fcgi_streams = xcalloc(fcgi_nstreams, sizeof *fcgi_streams);
@@ -864,10 +903,13 @@ main(int argc, char **argv)
 		    fcgi_streams[i].st);
 		fcgi_streams[i].writer = spool_writer_new(fcgi_conf,
 		    fcgi_streams[i].dir);
-		if (fcgi_streams[i].writer == NULL)
-			fatalx(EX_CANTCREAT, "cannot use spool '%s'",
+		if (fcgi_streams[i].writer == NULL) {
+			log_warnx("cannot use spool '%s'",
 			    fcgi_streams[i].dir);
+			fcgi_startup_failed(EX_CANTCREAT, foreground, sock);
+		}
 	}
+	log_keep(0);
 	if (FCGX_Init() != 0)
 		fatalx(EX_SOFTWARE, "FCGX_Init failed");
 	if (sock != NULL) {
