@@ -84,4 +84,88 @@ else
     echo "# no root, www-data, nginx or spawn-fcgi: nginx not tried"
 fi
 
+# ---- hookspoolctl config --check ----------------------------------------
+# As root with --user www-data, and as www-data itself (runuser): the
+# config, the secret and key files it names, the spool.
+C=$T/check.conf
+mkdir -p "$T/spool2"
+echo '{"type": "service_account"}' >"$T/key.json"
+printf 'whsec-like-secret\n' >"$T/secret"
+chmod 600 "$T/key.json" "$T/secret"
+cat >"$C" <<CONF
+spool_dir = $T/spool2
+credentials = $T/key.json
+
+[stream crm]
+id = $ID
+table = test-project.crm.hits
+signature = hmac-sha256
+signature_header = X-Sig
+signature_secret_file = $T/secret
+CONF
+chmod 600 "$C"
+if [ -n "$WWW" ]; then
+    "$HS_CTL" -c "$C" config --check --user "$WWW" >"$T/check.out" 2>&1
+    rc=$?
+    check "--user $WWW, config root's alone: exit non-zero ($rc)" test "$rc" -ne 0
+    check "it says the config cannot be read" \
+        grep -q "config '$C'.*Permission denied" "$T/check.out"
+    chgrp "$WWW" "$C"
+    chmod 640 "$C"
+    "$HS_CTL" -c "$C" config --check --user "$WWW" >"$T/check.out" 2>&1
+    rc=$?
+    check "config readable, secret, key and spool not: exit non-zero ($rc)" test "$rc" -ne 0
+    check "it says the secret file cannot be read" \
+        grep -q "'$T/secret'.*Permission denied" "$T/check.out"
+    check "it says the credentials key cannot be read" \
+        grep -q "'$T/key.json'.*Permission denied" "$T/check.out"
+    check "it says the spool cannot be written" \
+        grep -q "'$T/spool2'.*Permission denied" "$T/check.out"
+    chgrp "$WWW" "$T/secret"
+    chmod 640 "$T/secret"
+    chown "$WWW" "$T/key.json" "$T/spool2"
+    "$HS_CTL" -c "$C" config --check --user "$WWW" >"$T/check.out" 2>&1
+    is "$?" 0 "all readable and writable by $WWW: exit 0"
+    runuser -u "$WWW" -- "$HS_CTL" -c "$C" config --check >"$T/check.out" 2>&1
+    is "$?" 0 "run as $WWW: exit 0"
+    check "it names the user" grep -q "$WWW" "$T/check.out"
+    chown root "$T/spool2"
+    runuser -u "$WWW" -- "$HS_CTL" -c "$C" config --check >"$T/check.out" 2>&1
+    rc=$?
+    check "run as $WWW, spool root's: exit non-zero ($rc)" test "$rc" -ne 0
+    check "it says the spool cannot be written" \
+        grep -q "'$T/spool2'.*Permission denied" "$T/check.out"
+    chmod 600 "$C"
+    runuser -u "$WWW" -- "$HS_CTL" -c "$C" config --check >"$T/check.out" 2>&1
+    rc=$?
+    check "run as $WWW, config root's alone: exit non-zero ($rc)" test "$rc" -ne 0
+    check "it says the config cannot be read" \
+        grep -q "'$C'.*Permission denied" "$T/check.out"
+    sed 's/^/#   /' "$T/check.out"
+else
+    "$HS_CTL" -c "$C" config --check >"$T/check.out" 2>&1
+    is "$?" 0 "config --check as the owner of every file: exit 0"
+    "$HS_CTL" -c "$C" config --check --user nosuchuser-hs >/dev/null 2>&1
+    check "--user with an unknown user: exit non-zero" test "$?" -ne 0
+fi
+
+# ---- stream add without a config file ------------------------------------
+NC=$T/etc/hookspool.conf
+mkdir -p "$T/etc"
+"$HS_CTL" -c "$NC" stream add orders test-project.crm.orders >"$T/add.out" 2>&1
+is "$?" 0 "stream add with no config file: exit 0"
+sed 's/^/#   /' "$T/add.out"
+check "the config file was created" test -f "$NC"
+is "$(stat -c %a "$NC" 2>/dev/null)" 640 "created with mode 640"
+if [ -n "$WWW" ]; then
+    is "$(stat -c %U:%G "$NC" 2>/dev/null)" "root:$WWW" "created root:$WWW"
+fi
+check "it holds the new stream" grep -q '^\[stream orders\]$' "$NC"
+check "it loads" "$HS_CTL" -c "$NC" config
+"$HS_CTL" -c "$NC" stream add leads test-project.crm.leads >/dev/null 2>&1
+is "$?" 0 "a second stream add appends to it"
+is "$(grep -c '^\[stream ' "$NC")" 2 "two streams in it"
+"$HS_CTL" -c "$T/etc/other.conf" stream add 'bad name' test-project.crm.x >/dev/null 2>&1
+check "a refused stream add leaves no config file behind" test ! -e "$T/etc/other.conf"
+
 finish
