@@ -514,8 +514,8 @@ ctl_status(struct ctl *ctl, int argc, char **argv)
 		    json_integer((json_int_t)r.skipped));
 		json_object_set_new(root, "errors",
 		    json_integer((json_int_t)r.errors));
-		json_object_set_new(root, "backlog", json_pack("{s:I, s:I, s:o}",
-		    "files", (json_int_t)bl.files,
+		json_object_set_new(root, "backlog", json_pack(
+		    "{s:I, s:I, s:o}", "files", (json_int_t)bl.files,
 		    "bytes", (json_int_t)bl.bytes,
 		    "oldest_age", bl.oldest != 0 ?
 		    json_integer((json_int_t)(ctl->now - bl.oldest)) :
@@ -1212,7 +1212,7 @@ ctl_repair(struct ctl *ctl, int argc, char **argv)
 
 /* ---- config and stream add ----------------------------------------------- */
 
-/* config --check: can whoever runs this read path?  0, or 1 after saying why. */
+/* config --check: can we read path?  0, or 1 after saying why not. */
 static int
 ctl_check_read(const char *what, const char *path)
 {
