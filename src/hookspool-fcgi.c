@@ -5,7 +5,9 @@
  * once the line is as durable as `sync` asks, and 503 when it cannot be.
  * No network call is made on the request path.  Worker threads share one
  * spool writer per stream.  SIGTERM/SIGINT: finish in-flight requests, seal
- * the batches, exit.  SIGUSR1: seal the batches now.
+ * the batches, exit.  SIGUSR1: seal the batches now.  <mount>/-/health
+ * reports the spool and the pipeline behind it.  A start-up error is also
+ * sent to the web server with the first request (fcgi_startup_failed).
  */
 #include "config.h"
 

@@ -1,6 +1,8 @@
 /*
- * log: stderr in the foreground, syslog otherwise.  Thread-safe: each line
- * is formatted into a local buffer and written with one call.
+ * log: stderr in the foreground, syslog otherwise, or both (log_init).
+ * Thread-safe: each line is formatted into a local buffer and written with
+ * one call.  At start-up a copy of the warnings can be kept (log_keep) for
+ * a program whose stderr may not reach the admin.
  */
 #include "config.h"
 
