@@ -49,7 +49,8 @@ enum conf_type {
 	T_RESPONSE,
 	T_SIG,
 	T_SIGENC,
-	T_SIGPOL
+	T_SIGPOL,
+	T_BOOL		/* int 0 or 1: yes/no, on/off, true/false, 1/0 */
 };
 
 struct conf_key {
@@ -99,6 +100,9 @@ static const struct conf_key conf_keys[] = {
 	    1, 3600 },
 	{ "job_timeout", SC_GLOBAL, T_DURATION, G(job_timeout), "300s",
 	    1, 86400 },
+	{ "health_max_age", SC_GLOBAL, T_DURATION, G(health_max_age), "15m",
+	    0, 30 * 86400L },
+	{ "health_details", SC_GLOBAL, T_BOOL, G(health_details), "no", 0, 0 },
 
 	{ "id", SC_STREAM, T_STR, S(id), NULL, 0, 0 },
 	{ "table", SC_STREAM, T_STR, S(table), NULL, 0, 0 },
@@ -376,6 +380,8 @@ static const char *const conf_sig_names[] = { "off", "hmac-sha256",
 	"stripe", "standard-webhooks", NULL };
 static const char *const conf_sigenc_names[] = { "hex", "base64", NULL };
 static const char *const conf_sigpol_names[] = { "reject", "record", NULL };
+static const char *const conf_bool_names[] = { "no", "yes", "off", "on",
+	"false", "true", "0", "1", NULL };
 
 /* Parse one value into the struct field; 0 or -1 (already reported). */
 static int
@@ -474,6 +480,11 @@ conf_set(struct conf_parse *p, const struct conf_key *k, void *base,
 		if (conf_enum(value, conf_sigpol_names, &e) == -1)
 			goto bad;
 		*(enum conf_sig_policy *)field = e;
+		return 0;
+	case T_BOOL:
+		if (conf_enum(value, conf_bool_names, &e) == -1)
+			goto bad;
+		*(int *)field = e % 2;
 		return 0;
 	}
 bad:
@@ -884,6 +895,9 @@ conf_print_value(FILE *fp, const struct conf_key *k, const void *base)
 	case T_SIGPOL:
 		fputs(conf_sigpol_names[*(const enum conf_sig_policy *)field],
 		    fp);
+		break;
+	case T_BOOL:
+		fputs(*(const int *)field ? "yes" : "no", fp);
 		break;
 	}
 }

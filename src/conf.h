@@ -103,6 +103,8 @@ struct conf {
 	long		 job_timeout;	/* give up polling, retry next run */
 	char		*ca_file;
 	char		*base_url;	/* public URL prefix (stream add) */
+	long		 health_max_age; /* 0: off */
+	int		 health_details; /* the error in the health URL */
 	int		 has_secret;
 	struct conf_stream *streams;
 	size_t		 nstreams;

@@ -5,7 +5,9 @@
  * once the line is as durable as `sync` asks, and 503 when it cannot be.
  * No network call is made on the request path.  Worker threads share one
  * spool writer per stream.  SIGTERM/SIGINT: finish in-flight requests, seal
- * the batches, exit.  SIGUSR1: seal the batches now.
+ * the batches, exit.  SIGUSR1: seal the batches now.  <mount>/-/health
+ * reports the spool and the pipeline behind it.  A start-up error is also
+ * sent to the web server with the first request (fcgi_startup_failed).
  */
 #include "config.h"
 
@@ -72,6 +74,7 @@ static struct conf *fcgi_conf;
 static struct fcgi_stream *fcgi_streams;
 static size_t fcgi_nstreams;
 static int fcgi_listen = 0;
+static char *fcgi_mount;	/* base_url's path: the health URL's prefix */
 static volatile sig_atomic_t fcgi_stopping;
 
 /* Free space, refreshed at most once a second by any request. */
@@ -364,48 +367,168 @@ fcgi_respond(FCGX_Request *r, const struct conf_stream *st, const char *id,
 	}
 }
 
-/* <mount>/-/health: spool writable, free space, backlog, last upload. */
-static void
-fcgi_health(FCGX_Request *r)
+/*
+ * The mount: the path of base_url ("http://host/ds" -> "/ds"), where the
+ * web server sends the streams' URLs.  The health URL is exactly
+ * <mount>/-/health, as the web server passes it in REQUEST_URI.
+ */
+static char *
+fcgi_mount_of(const char *base_url)
 {
-	struct buf b;
-	struct spool_entry *v;
-	size_t i, n, files = 0;
-	time_t now = time(NULL), oldest = 0;
-	uint64_t avail = 0;
-	int ok, writable;
-	char *last;
+	const char *p = strstr(base_url, "://");
+	size_t len;
 
-	writable = access(fcgi_conf->spool_dir, W_OK) == 0;
-	ok = spool_space_ok(fcgi_conf, fcgi_conf->spool_dir, &avail) &&
-	    writable;
-	for (i = 0; i < fcgi_nstreams; i++) {
-		if (spool_list(fcgi_streams[i].dir, SPOOL_NEW, &v, &n) == -1)
-			continue;
-		files += n;
-		if (n > 0 && (oldest == 0 || v[0].mtime < oldest))
-			oldest = v[0].mtime;
-		spool_entries_free(v, n);
+	if (p != NULL && (p = strchr(p + 3, '/')) == NULL)
+		p = "";
+	else if (p == NULL)
+		p = base_url;
+	len = strlen(p);
+	while (len > 0 && p[len - 1] == '/')
+		len--;
+	return xstrndup(p, len);
+}
+
+static int
+fcgi_is_health(const char *uri, const char *path_end)
+{
+	size_t mlen = strlen(fcgi_mount);
+
+	return (size_t)(path_end - uri) == mlen + 9 &&
+	    strncmp(uri, fcgi_mount, mlen) == 0 &&
+	    strncmp(uri + mlen, "/-/health", 9) == 0;
+}
+
+/* Is "strict" one of the query's parameters (?strict, ?strict=1)? */
+static int
+fcgi_query_has(const char *query, const char *name)
+{
+	size_t len = strlen(name);
+	const char *p = query;
+
+	while (p != NULL && *p != '\0') {
+		if (strncmp(p, name, len) == 0 &&
+		    (p[len] == '\0' || p[len] == '&' || p[len] == '='))
+			return 1;
+		if ((p = strchr(p, '&')) != NULL)
+			p++;
 	}
-	last = spool_status_read(fcgi_conf->spool_dir);
-	buf_init(&b, 0);
-	(void)buf_addf(&b, "{\"status\":\"%s\",\"spool_writable\":%s,"
-	    "\"free_bytes\":%" PRIu64 ",\"min_free_space\":%" PRIu64 ","
-	    "\"backlog_files\":%zu,\"backlog_oldest_age\":%lld,"
-	    "\"last_upload\":", ok ? "ok" : "fail", writable ? "true" : "false",
-	    avail, fcgi_conf->min_free_space, files,
-	    oldest ? (long long)(now - oldest) : 0LL);
-	if (last != NULL && last[0] == '{')
-		(void)buf_adds(&b, last);
-	else
-		(void)buf_adds(&b, "null");
-	(void)buf_adds(&b, "}\n");
-	fcgi_status(r, ok ? 200 : 503, ok ? "OK" : "Service Unavailable");
+	return 0;
+}
+
+/*
+ * The uploader's last result as the health URL shows it: the counts and
+ * the result word; the error text (BigQuery's, naming hosts, projects and
+ * tables) only with health_details, cut to a bounded size.  Whatever the
+ * file holds, the answer is built by jansson, hence valid JSON.
+ */
+static json_t *
+fcgi_health_last(const char *line, const char **problem)
+{
+	static const char *const counts[] = { "time", "jobs", "rows",
+		"loaded_batches", "failed_batches" };
+	json_t *in, *out, *v;
+	const char *s;
+	size_t i, len;
+
+	*problem = NULL;
+	if (line == NULL)
+		return json_null();
+	if ((in = json_loads(line, 0, NULL)) == NULL || !json_is_object(in)) {
+		json_decref(in);
+		*problem = "last_upload_unreadable";
+		return json_null();
+	}
+	out = json_object();
+	for (i = 0; i < sizeof counts / sizeof counts[0]; i++)
+		if ((v = json_object_get(in, counts[i])) != NULL &&
+		    json_is_integer(v))
+			json_object_set(out, counts[i], v);
+	s = json_string_value(json_object_get(in, "result"));
+	if (s == NULL || strlen(s) > 32)
+		s = "unknown";
+	json_object_set_new(out, "result", json_string(s));
+	if (strcmp(s, "retry") == 0)
+		*problem = "last_upload_retry";
+	else if (strcmp(s, "ok") != 0)
+		*problem = "last_upload_failed";
+	if (fcgi_conf->health_details &&
+	    (s = json_string_value(json_object_get(in, "error"))) != NULL) {
+		/* Cut at a UTF-8 character boundary. */
+		if ((len = strlen(s)) > 1024)
+			for (len = 1024; len > 0 &&
+			    ((unsigned char)s[len] & 0xc0) == 0x80; len--)
+				;
+		json_object_set_new(out, "error", json_stringn(s, len));
+	}
+	json_decref(in);
+	return out;
+}
+
+/*
+ * <mount>/-/health: spool writable, free space, backlog, last upload.
+ * "status" is "fail" when the spool cannot take hits (503), "degraded"
+ * when it can but the pipeline behind it is not healthy (200, or 503 with
+ * ?strict), "ok" otherwise; "problems" says why.
+ */
+static void
+fcgi_health(FCGX_Request *r, const char *query)
+{
+	struct spool_backlog bl;
+	json_t *root, *problems, *last;
+	const char *problem;
+	time_t now = time(NULL);
+	uint64_t avail = 0;
+	int space, writable, code;
+	size_t i;
+	char *line, *text;
+
+	memset(&bl, 0, sizeof bl);
+	problems = json_array();
+	writable = access(fcgi_conf->spool_dir, W_OK) == 0;
+	space = spool_space_ok(fcgi_conf, fcgi_conf->spool_dir, &avail);
+	if (!writable)
+		json_array_append_new(problems,
+		    json_string("spool_not_writable"));
+	if (!space)
+		json_array_append_new(problems, json_string("low_free_space"));
+	for (i = 0, problem = NULL; i < fcgi_nstreams; i++)
+		if (spool_backlog(fcgi_streams[i].dir, &bl) == -1)
+			problem = "backlog_unreadable";
+	if (problem != NULL)
+		json_array_append_new(problems, json_string(problem));
+	if (bl.oldest != 0 && fcgi_conf->health_max_age > 0 &&
+	    now - bl.oldest > fcgi_conf->health_max_age)
+		json_array_append_new(problems, json_string("backlog_too_old"));
+	line = spool_status_read(fcgi_conf->spool_dir);
+	last = fcgi_health_last(line, &problem);
+	free(line);
+	if (problem != NULL)
+		json_array_append_new(problems, json_string(problem));
+	code = writable && space ? 200 : 503;
+	if (code == 200 && json_array_size(problems) > 0 &&
+	    fcgi_query_has(query, "strict"))
+		code = 503;
+	root = json_pack("{s:s, s:o, s:b, s:I, s:I, s:I, s:I, s:I, s:I, s:o}",
+	    "status", !(writable && space) ? "fail" :
+	    json_array_size(problems) > 0 ? "degraded" : "ok",
+	    "problems", problems,
+	    "spool_writable", writable,
+	    "free_bytes", (json_int_t)avail,
+	    "min_free_space", (json_int_t)fcgi_conf->min_free_space,
+	    "backlog_files", (json_int_t)bl.files,
+	    "backlog_bytes", (json_int_t)bl.bytes,
+	    "backlog_oldest_age", (json_int_t)(bl.oldest != 0 ?
+	    now - bl.oldest : 0),
+	    "health_max_age", (json_int_t)fcgi_conf->health_max_age,
+	    "last_upload", last);
+	text = root != NULL ? json_dumps(root, JSON_COMPACT) : NULL;
+	json_decref(root);
+	fcgi_status(r, code, code == 200 ? "OK" : "Service Unavailable");
 	FCGX_FPrintF(r->out, "Content-Type: application/json\r\n"
 	    "Cache-Control: no-store\r\n\r\n");
-	FCGX_PutStr(b.data, (int)b.len, r->out);
-	buf_release(&b);
-	free(last);
+	FCGX_PutS(text != NULL ? text : "{\"status\":\"fail\"}", r->out);
+	FCGX_PutS("\n", r->out);
+	free(text);
 }
 
 /*
@@ -491,9 +614,8 @@ fcgi_handle(struct fcgi_worker *w, struct fcgi_pending *p)
 	seglen = 0;
 	for (seg = path_end; seg > uri && seg[-1] != '/'; seg--)
 		seglen++;
-	if (seglen == 6 && strncmp(seg, "health", 6) == 0 && seg - uri >= 3 &&
-	    strncmp(seg - 3, "/-/", 3) == 0) {
-		fcgi_health(r);
+	if (fcgi_is_health(uri, path_end)) {
+		fcgi_health(r, query);
 		return 0;
 	}
 	if ((fs = fcgi_lookup(seg, seglen)) == NULL) {
@@ -693,6 +815,40 @@ fcgi_open_socket(const char *spec)
 	return fd;
 }
 
+/*
+ * A start-up error, already logged.  Spawned by a web server (the FastCGI
+ * socket on stdin), our stderr may not reach the admin: lighttpd sends it
+ * to /dev/null (or to its own stderr) and logs only "child exited: 78".
+ * So wait for one request, send the kept reason as FastCGI stderr, which
+ * lighttpd, Apache and nginx write to their error logs, answer it 503, and
+ * exit; the web server starts a new process, which reads the config again.
+ */
+static void __attribute__((noreturn))
+fcgi_startup_failed(int code, int foreground, const char *sock)
+{
+	FCGX_Request r;
+	struct sigaction sa;
+	struct stat sb;
+
+	log_keep(0);
+	if (foreground || sock != NULL || fstat(0, &sb) == -1 ||
+	    !S_ISSOCK(sb.st_mode) || FCGX_Init() != 0 ||
+	    FCGX_InitRequest(&r, 0, 0) != 0)
+		exit(code);
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	if (FCGX_Accept_r(&r) >= 0) {
+		FCGX_PutS(log_kept(), r.err);
+		FCGX_FPrintF(r.out, "Status: 503 Service Unavailable\r\n"
+		    "Retry-After: 60\r\nContent-Type: application/json\r\n"
+		    "Cache-Control: no-store\r\n\r\n"
+		    "{\"error\":\"Service Unavailable\"}\n");
+		FCGX_Finish_r(&r);
+	}
+	exit(code);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -731,11 +887,17 @@ main(int argc, char **argv)
 	/* The web server keeps stderr; syslog keeps the record as well. */
 	log_init("hookspool-fcgi", foreground ? 1 : 2);
 	log_set_verbose(verbose);
-	if ((fcgi_conf = conf_load(conf_path, 1)) == NULL)
-		fatalx(EX_CONFIG, "%s: configuration error", conf_path);
-	if (fcgi_conf->nstreams == 0)
-		fatalx(EX_CONFIG, "%s: no [stream NAME] section", conf_path);
+	log_keep(1);
+	if ((fcgi_conf = conf_load(conf_path, 1)) == NULL) {
+		log_warnx("%s: configuration error", conf_path);
+		fcgi_startup_failed(EX_CONFIG, foreground, sock);
+	}
+	if (fcgi_conf->nstreams == 0) {
+		log_warnx("%s: no [stream NAME] section", conf_path);
+		fcgi_startup_failed(EX_CONFIG, foreground, sock);
+	}
 	fcgi_nstreams = fcgi_conf->nstreams;
+	fcgi_mount = fcgi_mount_of(fcgi_conf->base_url);
 	fcgi_streams = xcalloc(fcgi_nstreams, sizeof *fcgi_streams);
 	for (i = 0; i < fcgi_nstreams; i++) {
 		fcgi_streams[i].st = &fcgi_conf->streams[i];
@@ -743,10 +905,13 @@ main(int argc, char **argv)
 		    fcgi_streams[i].st);
 		fcgi_streams[i].writer = spool_writer_new(fcgi_conf,
 		    fcgi_streams[i].dir);
-		if (fcgi_streams[i].writer == NULL)
-			fatalx(EX_CANTCREAT, "cannot use spool '%s'",
+		if (fcgi_streams[i].writer == NULL) {
+			log_warnx("cannot use spool '%s'",
 			    fcgi_streams[i].dir);
+			fcgi_startup_failed(EX_CANTCREAT, foreground, sock);
+		}
 	}
+	log_keep(0);
 	if (FCGX_Init() != 0)
 		fatalx(EX_SOFTWARE, "FCGX_Init failed");
 	if (sock != NULL) {
@@ -830,6 +995,7 @@ main(int argc, char **argv)
 	}
 	free(workers);
 	free(fcgi_streams);
+	free(fcgi_mount);
 	conf_free(fcgi_conf);
 	return EX_OK;
 }

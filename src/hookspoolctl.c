@@ -21,6 +21,7 @@
 #include <grp.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +55,7 @@ struct ctl {
 	const char	*conf_path;
 	const char	*only;		/* -s stream */
 	int		 nagios;	/* status --max-age: errors exit 3 */
+	int		 created;	/* stream add created the config */
 	time_t		 now;
 };
 
@@ -93,7 +95,7 @@ static const struct ctl_verb ctl_verbs[] = {
 	{ "delete", ctl_move, "delete batch ... | ALL [state] | -", 1 },
 	{ "check", ctl_check, "check", 1 },
 	{ "repair", ctl_repair, "repair", 1 },
-	{ "config", ctl_config, "config", 0 },
+	{ "config", ctl_config, "config [--check [--user user]]", 0 },
 	{ "stream", ctl_stream, "stream add name table", 0 },
 };
 #define CTL_NVERBS (sizeof ctl_verbs / sizeof ctl_verbs[0])
@@ -336,35 +338,24 @@ out:
  * corrupt/ for the admin.
  */
 static int
-ctl_verdict(struct ctl *ctl, const struct ctl_status_run *r, long warn,
-    long crit, char *text, size_t len)
+ctl_verdict(struct ctl *ctl, const struct ctl_status_run *r,
+    const struct spool_backlog *bl, long warn, long crit, char *text,
+    size_t len)
 {
 	static const char *const names[] = { "OK", "WARNING", "CRITICAL",
 		"UNKNOWN" };
-	unsigned long files = 0, failed = 0, corrupt = 0;
-	time_t oldest = 0;
+	unsigned long files = bl->files, failed = 0, corrupt = 0;
 	long age = 0;
 	char agebuf[32];
 	size_t i;
-	int s, code = NAGIOS_OK;
+	int code = NAGIOS_OK;
 
-	for (i = 0; i < ctl->conf->nstreams; i++)
-		for (s = 0; s < SPOOL_NSTATES; s++) {
-			const struct ctl_tally *t =
-			    &r->t[i * SPOOL_NSTATES + s];
-
-			if (ST(s) & BACKLOG) {
-				files += t->files;
-				if (t->files > 0 && (oldest == 0 ||
-				    t->oldest < oldest))
-					oldest = t->oldest;
-			} else if (s == SPOOL_FAILED)
-				failed += t->files;
-			else if (s == SPOOL_CORRUPT)
-				corrupt += t->files;
-		}
-	if (oldest != 0)
-		age = (long)(ctl->now - oldest);
+	for (i = 0; i < ctl->conf->nstreams; i++) {
+		failed += r->t[i * SPOOL_NSTATES + SPOOL_FAILED].files;
+		corrupt += r->t[i * SPOOL_NSTATES + SPOOL_CORRUPT].files;
+	}
+	if (bl->oldest != 0)
+		age = (long)(ctl->now - bl->oldest);
 	if (age > crit)
 		code = NAGIOS_CRITICAL;
 	else if (age > warn || failed > 0 || corrupt > 0)
@@ -378,6 +369,25 @@ ctl_verdict(struct ctl *ctl, const struct ctl_status_run *r, long warn,
 	    files, files == 1 ? "" : "s", files > 0 ? agebuf : "-", failed,
 	    corrupt, files, age, warn, crit, failed, corrupt);
 	return code;
+}
+
+/* The backlog of the selected streams, as spool_backlog() defines it. */
+static void
+ctl_backlog(struct ctl *ctl, struct ctl_status_run *r,
+    struct spool_backlog *bl)
+{
+	char *dir;
+	size_t i;
+
+	memset(bl, 0, sizeof *bl);
+	for (i = 0; i < ctl->conf->nstreams; i++) {
+		if (!ctl_selected(ctl, &ctl->conf->streams[i]))
+			continue;
+		dir = spool_stream_dir(ctl->conf, &ctl->conf->streams[i]);
+		if (spool_backlog(dir, bl) == -1)
+			r->errors++;
+		free(dir);
+	}
 }
 
 static json_t *
@@ -429,6 +439,7 @@ ctl_status(struct ctl *ctl, int argc, char **argv)
 		{ NULL, 0, NULL, 0 }
 	};
 	struct ctl_status_run r;
+	struct spool_backlog bl;
 	const struct ctl_tally *t;
 	json_t *root = NULL, *streams, *js, *jt, *lu;
 	char age[32], bytes[32], hits[32], verdict[512];
@@ -460,8 +471,9 @@ ctl_status(struct ctl *ctl, int argc, char **argv)
 	memset(&r, 0, sizeof r);
 	r.t = xcalloc(ctl->conf->nstreams * SPOOL_NSTATES + 1, sizeof *r.t);
 	ctl_walk(ctl, ALL_STATES, ctl_tally_one, &r, &r.errors);
+	ctl_backlog(ctl, &r, &bl);
 	if (max_age != NULL)
-		code = ctl_verdict(ctl, &r, warn, crit, verdict,
+		code = ctl_verdict(ctl, &r, &bl, warn, crit, verdict,
 		    sizeof verdict);
 	else if (r.errors > 0)
 		code = EX_IOERR;
@@ -502,6 +514,12 @@ ctl_status(struct ctl *ctl, int argc, char **argv)
 		    json_integer((json_int_t)r.skipped));
 		json_object_set_new(root, "errors",
 		    json_integer((json_int_t)r.errors));
+		json_object_set_new(root, "backlog", json_pack(
+		    "{s:I, s:I, s:o}", "files", (json_int_t)bl.files,
+		    "bytes", (json_int_t)bl.bytes,
+		    "oldest_age", bl.oldest != 0 ?
+		    json_integer((json_int_t)(ctl->now - bl.oldest)) :
+		    json_null()));
 		json_object_set_new(root, "last_upload",
 		    lu != NULL ? json_incref(lu) : json_null());
 		if (max_age != NULL)
@@ -533,6 +551,11 @@ ctl_status(struct ctl *ctl, int argc, char **argv)
 			    t->files > 0 ? age : "-");
 		}
 	}
+	ctl_bytes(bytes, sizeof bytes, bl.bytes);
+	ctl_age(age, sizeof age, (long)(ctl->now - bl.oldest));
+	printf("backlog (tmp, new, active): %lu file%s, %s bytes, oldest %s\n",
+	    bl.files, bl.files == 1 ? "" : "s", bytes,
+	    bl.files > 0 ? age : "-");
 	ctl_print_last_upload(lu);
 	if (r.skipped > 0)
 		printf("%lu file%s moved away while counting (skipped)\n",
@@ -1189,12 +1212,140 @@ ctl_repair(struct ctl *ctl, int argc, char **argv)
 
 /* ---- config and stream add ----------------------------------------------- */
 
+/* config --check: can we read path?  0, or 1 after saying why not. */
+static int
+ctl_check_read(const char *what, const char *path)
+{
+	int fd;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+		printf("%s '%s': cannot read: %s\n", what, path,
+		    strerror(errno));
+		return 1;
+	}
+	close(fd);
+	printf("%s '%s': readable\n", what, path);
+	return 0;
+}
+
+/* config --check: a spool folder, when it exists, must be writable. */
+static int
+ctl_check_write(const char *what, const char *path, int must_exist)
+{
+	struct stat sb;
+
+	if (stat(path, &sb) == -1) {
+		if (errno == ENOENT && !must_exist)
+			return 0;
+		printf("%s '%s': %s\n", what, path, strerror(errno));
+		return 1;
+	}
+	if (access(path, W_OK | X_OK) == -1) {
+		printf("%s '%s': cannot write: %s\n", what, path,
+		    strerror(errno));
+		return 1;
+	}
+	if (must_exist)
+		printf("%s '%s': writable\n", what, path);
+	return 0;
+}
+
+/*
+ * config --check [--user USER]: can USER (as root; by default whoever runs
+ * this) read the config and every file it names, and write the spool, as
+ * the responder and the uploader will have to?  Root drops to USER for
+ * good first, so every check is the kernel's own answer.
+ */
+static int
+ctl_config_check(struct ctl *ctl, const char *user)
+{
+	const struct conf *c = ctl->conf;
+	const struct conf_stream *st;
+	struct passwd *pw;
+	char *dir, *sub;
+	unsigned problems = 0;
+	size_t i;
+	int s;
+
+	if (user != NULL) {
+		if ((pw = getpwnam(user)) == NULL) {
+			log_warnx("no user '%s'", user);
+			return EX_NOUSER;
+		}
+		if (pw->pw_uid != geteuid() && (geteuid() != 0 ||
+		    initgroups(user, pw->pw_gid) == -1 ||
+		    setgid(pw->pw_gid) == -1 || setuid(pw->pw_uid) == -1)) {
+			log_warn("cannot become '%s' (--user needs root)",
+			    user);
+			return EX_NOPERM;
+		}
+	}
+	pw = getpwuid(geteuid());
+	printf("checking as %s (uid %lu)\n", pw != NULL ? pw->pw_name : "?",
+	    (unsigned long)geteuid());
+	problems += ctl_check_read("config", ctl->conf_path);
+	if (c->credentials != NULL && c->credentials[0] == '/')
+		problems += ctl_check_read("credentials", c->credentials);
+	if (c->ca_file != NULL)
+		problems += ctl_check_read("ca_file", c->ca_file);
+	for (i = 0; i < c->nstreams; i++) {
+		st = &c->streams[i];
+		if (st->signature_secret_file != NULL)
+			problems += ctl_check_read("signature_secret_file",
+			    st->signature_secret_file);
+		if (st->response == CONF_RESP_FILE)
+			problems += ctl_check_read("response file",
+			    st->response_file);
+	}
+	problems += ctl_check_write("spool_dir", c->spool_dir, 1);
+	for (i = 0; i < c->nstreams; i++) {
+		dir = spool_stream_dir(c, &c->streams[i]);
+		problems += ctl_check_write("spool folder", dir, 0);
+		for (s = 0; s < SPOOL_NSTATES; s++) {
+			sub = spool_path(dir, s, NULL);
+			problems += ctl_check_write("spool folder", sub, 0);
+			free(sub);
+		}
+		free(dir);
+	}
+	if (problems > 0) {
+		printf("%u problem%s: %s cannot run hookspool with '%s'\n",
+		    problems, problems == 1 ? "" : "s",
+		    pw != NULL ? pw->pw_name : "this user", ctl->conf_path);
+		return EX_NOPERM;
+	}
+	printf("ok: %s can read '%s' and its files and write the spool\n",
+	    pw != NULL ? pw->pw_name : "this user", ctl->conf_path);
+	return EX_OK;
+}
+
 static int
 ctl_config(struct ctl *ctl, int argc, char **argv)
 {
-	(void)argv;
-	if (argc != 1)
+	static const struct option longopts[] = {
+		{ "check", no_argument, NULL, 'k' },
+		{ "user", required_argument, NULL, 'u' },
+		{ NULL, 0, NULL, 0 }
+	};
+	const char *user = NULL;
+	int ch, check = 0;
+
+	while ((ch = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
+		switch (ch) {
+		case 'k':
+			check = 1;
+			break;
+		case 'u':
+			user = optarg;
+			break;
+		default:
+			usage();
+		}
+	}
+	if (optind != argc || (user != NULL && !check))
 		usage();
+	if (check)
+		return ctl_config_check(ctl, user);
 	conf_print(ctl->conf, stdout);
 	return EX_OK;
 }
@@ -1323,6 +1474,55 @@ out:
 	return rc;
 }
 
+/*
+ * The group that runs the responder and the uploader on Debian (Apache's
+ * mod_fcgid gives no choice): a config created by root is root:www-data.
+ */
+#define CTL_WEB_GROUP	"www-data"
+
+/*
+ * stream add with no config file yet: create it (mode 640; as root, group
+ * www-data), so that the first stream needs no file written by hand.
+ */
+static int
+ctl_conf_create(const char *path)
+{
+	static const char head[] = "# hookspool configuration: see "
+	    "hookspool.conf(5); `hookspoolctl config` prints every key\n";
+	struct group *gr;
+	int fd, rc = -1;
+
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC,
+	    0640)) == -1) {
+		log_warn("cannot create '%s'", path);
+		return -1;
+	}
+	if (fchmod(fd, 0640) == -1) {	/* whatever the umask */
+		log_warn("cannot chmod '%s'", path);
+		goto out;
+	}
+	if (geteuid() == 0) {
+		if ((gr = getgrnam(CTL_WEB_GROUP)) == NULL)
+			log_warnx("no group '%s': '%s' is root's alone",
+			    CTL_WEB_GROUP, path);
+		else if (fchown(fd, 0, gr->gr_gid) == -1) {
+			log_warn("cannot chown '%s'", path);
+			goto out;
+		}
+	}
+	if (ctl_write_all(fd, head, sizeof head - 1) == -1 ||
+	    fsync(fd) == -1) {
+		log_warn("cannot write '%s'", path);
+		goto out;
+	}
+	rc = 0;
+out:
+	close(fd);
+	if (rc == -1)
+		(void)unlink(path);
+	return rc;
+}
+
 /* ---- main ---------------------------------------------------------------- */
 
 /*
@@ -1389,6 +1589,12 @@ main(int argc, char **argv)
 			if (strncmp(argv[i], "--max-age", 9) == 0)
 				ctl.nagios = 1;
 	ctl.conf_path = conf_choose_path(ctl.conf_path);
+	if (v->fn == ctl_stream && access(ctl.conf_path, F_OK) == -1 &&
+	    errno == ENOENT) {
+		if (ctl_conf_create(ctl.conf_path) == -1)
+			exit(EX_CANTCREAT);
+		ctl.created = 1;
+	}
 	if ((ctl.conf = conf_load(ctl.conf_path, 1)) == NULL)
 		fatalx(ctl.nagios ? NAGIOS_UNKNOWN : EX_CONFIG,
 		    "%s: configuration error", ctl.conf_path);
@@ -1401,6 +1607,10 @@ main(int argc, char **argv)
 	ctl.now = time(NULL);
 	optind = 0;	/* each verb parses its own options */
 	rc = v->fn(&ctl, argc, argv);
+	if (ctl.created && rc != EX_OK)
+		(void)unlink(ctl.conf_path);	/* as it was: no file */
+	else if (ctl.created)
+		printf("created %s\n", ctl.conf_path);
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		log_warn("cannot write the output");
 		if (rc == EX_OK)

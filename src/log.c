@@ -1,6 +1,8 @@
 /*
- * log: stderr in the foreground, syslog otherwise.  Thread-safe: each line
- * is formatted into a local buffer and written with one call.
+ * log: stderr in the foreground, syslog otherwise, or both (log_init).
+ * Thread-safe: each line is formatted into a local buffer and written with
+ * one call.  At start-up a copy of the warnings can be kept (log_keep) for
+ * a program whose stderr may not reach the admin.
  */
 #include "config.h"
 
@@ -18,6 +20,10 @@ static const char *log_prog = "hookspool";
 static int log_foreground = 1;
 static int log_syslog_too;
 static int log_verbose;
+/* Warnings kept while keeping is on (start-up), for log_kept(). */
+static char log_kept_text[4096];
+static size_t log_kept_len;
+static int log_keeping;
 
 /*
  * foreground: 1 logs to stderr only, 0 to syslog only, 2 to both (the cron
@@ -68,7 +74,37 @@ log_vemit(int pri, int with_errno, int to_stderr, const char *fmt, va_list ap)
 	}
 	if (!log_foreground || log_syslog_too)
 		syslog(pri, "%s", msg);
+	if (log_keeping && pri <= LOG_WARNING &&
+	    log_kept_len < sizeof log_kept_text - 1) {
+		n = (size_t)snprintf(log_kept_text + log_kept_len,
+		    sizeof log_kept_text - log_kept_len, "%s: %s\n", log_prog,
+		    msg);
+		log_kept_len += n;
+		if (log_kept_len >= sizeof log_kept_text)
+			log_kept_len = sizeof log_kept_text - 1;
+	}
 	errno = saved;
+}
+
+/*
+ * Keep (on) or stop keeping (off) the warnings and errors logged from now
+ * on, single-threaded start-up only: the responder hands them to the web
+ * server, whose error log may not be where our stderr goes.
+ */
+void
+log_keep(int on)
+{
+	if (on)
+		log_kept_len = 0;
+	log_kept_text[log_kept_len] = '\0';
+	log_keeping = on;
+}
+
+/* What was kept, "prog: message\n" a line (at most 4K). */
+const char *
+log_kept(void)
+{
+	return log_kept_text;
 }
 
 void

@@ -1,8 +1,10 @@
 /*
- * log: one place for diagnostics.  In the foreground (or when stderr is a
- * terminal) lines go to stderr as "prog: message"; otherwise to syslog.
+ * log: one place for diagnostics.  Lines go to stderr as "prog: message",
+ * to syslog, or to both, as log_init() is told (see log.c).
  * log_warn appends strerror(errno).  log_notice always reaches syslog but
- * stderr only when verbose: what a quiet cron job should record, not mail.  fatal/fatalx log and exit: main() only.
+ * stderr only when verbose: what a quiet cron job should record, not mail.
+ * log_keep/log_kept keep a copy of the warnings logged at start-up.
+ * fatal/fatalx log and exit: main() only.
  */
 #ifndef HS_LOG_H
 #define HS_LOG_H
@@ -14,6 +16,8 @@
 void	log_init(const char *, int);
 void	log_set_verbose(int);
 int	log_get_verbose(void);
+void	log_keep(int);
+const char *log_kept(void);
 void	log_warn(const char *, ...) HS_PRINTF(1, 2);
 void	log_warnx(const char *, ...) HS_PRINTF(1, 2);
 void	log_notice(const char *, ...) HS_PRINTF(1, 2);

@@ -660,6 +660,62 @@ spool_entries_free(struct spool_entry *v, size_t n)
 	free(v);
 }
 
+static void
+spool_backlog_add(struct spool_backlog *b, const struct spool_entry *v,
+    size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		b->files++;
+		b->bytes += v[i].size;
+		if (b->oldest == 0 || v[i].mtime < b->oldest)
+			b->oldest = v[i].mtime;
+	}
+}
+
+/*
+ * The backlog: the hits not yet in BigQuery and on their way there, i.e.
+ * the batches of tmp/ (open, or orphaned by a dead writer), new/ and
+ * active/.  failed/ and hold/ wait for the admin, not for the uploader.
+ * One definition for the health URL and hookspoolctl status.  Adds this
+ * stream's batches to *b (so that streams can be summed); oldest is the
+ * earliest modification time met.  Returns 0, or -1 when a folder could
+ * not be listed (logged; the other folders are still counted).
+ */
+int
+spool_backlog(const char *dir, struct spool_backlog *b)
+{
+	static const enum spool_state states[] = { SPOOL_TMP, SPOOL_NEW,
+		SPOOL_ACTIVE };
+	struct spool_entry *v;
+	char **jobs = NULL;
+	size_t i, j, n, nj = 1;
+	int rc = 0;
+
+	for (i = 0; i < sizeof states / sizeof states[0]; i++) {
+		if (states[i] == SPOOL_ACTIVE &&
+		    spool_jobs(dir, &jobs, &nj) == -1) {
+			rc = -1;
+			continue;
+		}
+		for (j = 0; j < nj; j++) {
+			if (spool_list_batches(dir, states[i], jobs != NULL ?
+			    jobs[j] : NULL, &v, &n) == -1) {
+				rc = -1;
+				continue;
+			}
+			spool_backlog_add(b, v, n);
+			spool_entries_free(v, n);
+		}
+	}
+	if (jobs != NULL)
+		for (j = 0; j < nj; j++)
+			free(jobs[j]);
+	free(jobs);
+	return rc;
+}
+
 /* ---- admin moves --------------------------------------------------------- */
 
 /*
@@ -1514,21 +1570,36 @@ spool_status_write(const char *spool_dir, const char *json_line)
 	return rc;
 }
 
-/* The last result line, or NULL when there is none yet. */
+/*
+ * The last result line, or NULL when there is none yet (or it is over
+ * 256K: the uploader never writes one that long).  The line is the
+ * uploader's text: callers parse it and must not trust it to be JSON.
+ */
 char *
 spool_status_read(const char *spool_dir)
 {
 	char *path = xasprintf("%s/.last-upload", spool_dir);
-	char line[4096], *r = NULL;
+	char chunk[4096], *r = NULL;
+	struct buf b;
+	size_t n;
 	FILE *fp;
 
-	if ((fp = fopen(path, "r")) != NULL) {
-		if (fgets(line, sizeof line, fp) != NULL) {
-			line[strcspn(line, "\n")] = '\0';
-			r = xstrdup(line);
+	buf_init(&b, 256 * 1024);
+	if ((fp = fopen(path, "r")) == NULL)
+		goto out;
+	while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0)
+		if (buf_add(&b, chunk, n) == -1) {
+			log_warnx("spool: '%s' is over 256K: ignored", path);
+			goto out;
 		}
-		fclose(fp);
+	if (!ferror(fp) && b.len > 0) {
+		r = buf_detach(&b, NULL);	/* NUL-terminated */
+		r[strcspn(r, "\n")] = '\0';
 	}
+out:
+	if (fp != NULL)
+		fclose(fp);
+	buf_release(&b);
 	free(path);
 	return r;
 }

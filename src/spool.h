@@ -72,6 +72,12 @@ int	 spool_list(const char *, enum spool_state, struct spool_entry **,
 	    size_t *);
 void	 spool_entries_free(struct spool_entry *, size_t);
 char	*spool_path(const char *, enum spool_state, const char *);
+struct spool_backlog {
+	unsigned long	 files;
+	uint64_t	 bytes;
+	time_t		 oldest;	/* earliest mtime; 0: no file */
+};
+int	 spool_backlog(const char *, struct spool_backlog *);
 
 /* Admin and repair. */
 int	 spool_move(const char *, const char *, enum spool_state,

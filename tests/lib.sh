@@ -120,7 +120,8 @@ hs_conf() {
 }
 
 # start_lighttpd HSCONF PORT: lighttpd on 127.0.0.1:PORT serving /ds/ with
-# contrib/lighttpd/hookspool.conf, only its paths substituted.
+# contrib/lighttpd/hookspool.conf, only its paths substituted ($LIGHTTPD_EXTRA:
+# more lines for lighttpd.conf, e.g. server.username).
 start_lighttpd() {
     local hsconf=$1 port=$2 d=$T/lighttpd
     need lighttpd
@@ -136,6 +137,7 @@ server.port = $port
 server.pid-file = "$d/lighttpd.pid"
 server.errorlog = "$d/error.log"
 include "$d/hookspool.conf"
+${LIGHTTPD_EXTRA:-}
 CONF
     lighttpd -D -f "$d/lighttpd.conf" &
     HS_PIDS+=($!)
