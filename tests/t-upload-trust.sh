@@ -5,7 +5,8 @@
 # or to a loopback host (api_base and token_uri, in the config and in a
 # key file); an answer naming another job than the one sent is a protocol
 # error, not a job to poll; Retry-After is capped at an hour; a server
-# that trickles its answer cannot hold a request past its deadline.
+# that trickles its answer cannot hold a request past its deadline.  And a
+# 1 MiB line of many keys is validated in well under a second.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 need python3 openssl curl
 PROBE=$top_builddir/tests/bq-probe
@@ -159,5 +160,23 @@ wait=$(sed -n 's/.*next try in \([0-9]*\) s.*/\1/p' "$T/up.out" | head -1)
 check "  is at most an hour away (next try in ${wait:-?} s)" \
     test "${wait:-999999999}" -le 3600
 fault ''
+
+# --- a 1 MiB line of many keys ---------------------------------------------
+# Validation (under the spool lock) compared each key with all before it:
+# ~27 s of CPU for this line.
+python3 - "$T/spool/crm/new/$(date +%s).000000.testhost.1.0.ndjson" <<'PY'
+import sys
+keys = ",".join('"%x":%d' % (i, i % 10) for i in range(112000))
+with open(sys.argv[1], "w") as f:
+    f.write('{"hit_id":"many-keys","payload":"x","received_at":1,'
+            '"date":"2026-12-01","params":{%s}}\n' % keys)
+    f.write('{"hit_id":"many-keys-dup","params":{%s,"0":1}}\n' % keys)
+PY
+t0=$SECONDS
+timeout 10 "$HS_CTL" -c "$T/up.conf" check >"$T/check.out" 2>&1
+rc=$?
+check "hookspoolctl check of two 1 MiB many-key lines ends in time ($((SECONDS - t0)) s, rc $rc)" \
+    test "$rc" != 124
+check "  and finds the one with a duplicate key bad" grep -q " 1 bad line" "$T/check.out"
 
 finish
