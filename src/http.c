@@ -196,7 +196,8 @@ http_parse_retry_after(const char *v)
 			end++;
 		if (*end != '\0')
 			return -1;
-		return n > HTTP_RETRY_AFTER_MAX ? HTTP_RETRY_AFTER_MAX : (long)n;
+		return n > HTTP_RETRY_AFTER_MAX ? HTTP_RETRY_AFTER_MAX :
+		    (long)n;
 	}
 	if ((t = curl_getdate(v, NULL)) == -1)
 		return -1;

@@ -24,7 +24,7 @@
 #include "conf.h"
 
 #define HTTP_BODY_MAX	(4 * 1024 * 1024)
-#define HTTP_RETRY_AFTER_MAX	3600L	/* seconds: a longer ask is capped */
+#define HTTP_RETRY_AFTER_MAX	3600L	/* seconds, longer asks capped */
 
 struct http;
 
