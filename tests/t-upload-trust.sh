@@ -160,6 +160,23 @@ wait=$(sed -n 's/.*next try in \([0-9]*\) s.*/\1/p' "$T/up.out" | head -1)
 check "  is at most an hour away (next try in ${wait:-?} s)" \
     test "${wait:-999999999}" -le 3600
 fault ''
+"$HS_UPLOAD" -c "$T/up.conf" -f >"$T/up.out" 2>&1
+is "$?/$(rows test-project.crm.hits)" 0/3 "the fault gone, the batch loads"
+
+# The uploader given another (done) job's id for its insert: retried later,
+# not polled as its own and settled as loaded.
+JOBA=$(fake_state '[j["id"] for j in s["jobs"] if j["table"] == "test-project.crm.hits"][0]')
+python3 "$top_srcdir/tests/upload/mkbatch.py" "$T/spool/crm/new" \
+    --batches 1 --hits 2 --size 100 >/dev/null
+fault "{\"kind\":\"wrong_job_id\",\"job_id\":\"$JOBA\",\"match\":\"$INSERT\"}"
+"$HS_UPLOAD" -c "$T/up.conf" -f >"$T/up.out" 2>&1
+is "$?" 75 "uploader: an answer naming $JOBA is a protocol error, a later run"
+check "  logged" grep -q "the answer names another job: protocol error" "$T/up.out"
+is "$(count_files "$T/spool/crm/done")/$(rows test-project.crm.hits)" 1/3 \
+    "  the batch is not settled as loaded"
+fault ''
+"$HS_UPLOAD" -c "$T/up.conf" -f >"$T/up.out" 2>&1
+is "$?/$(rows test-project.crm.hits)" 0/5 "the next run loads it, once"
 
 # --- a 1 MiB line of many keys ---------------------------------------------
 # Validation (under the spool lock) compared each key with all before it:
