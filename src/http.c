@@ -516,7 +516,10 @@ http_setup(struct http *h, const struct http_req *req, struct http_resp *r,
 	/* Never: a redirect would carry the Authorization header away. */
 	SET(CURLOPT_FOLLOWLOCATION, 0L);
 	SET(CURLOPT_CONNECTTIMEOUT, h->timeout);
-	/* A stalled transfer fails; a slow but moving upload does not. */
+	/*
+	 * A stalled transfer fails early; a slow but moving one only at its
+	 * deadline, which grows with the body (a trickle never ends).
+	 */
 	SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
 	SET(CURLOPT_LOW_SPEED_TIME, h->timeout);
 	total = req->timeout > 0 ? req->timeout : h->timeout +
