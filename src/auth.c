@@ -377,7 +377,7 @@ auth_from_file(struct auth *a, const struct conf *conf, const char *path)
 	json_t *j;
 	const char *type;
 	char *uri = NULL;
-	int rc = -1;
+	int rc = -1, from_conf;
 
 	if ((j = auth_load_file(path)) == NULL)
 		return -1;
@@ -412,12 +412,26 @@ auth_from_file(struct auth *a, const struct conf *conf, const char *path)
 		goto fail;
 	}
 	/* The config's token_uri wins: tests and emulators point it home. */
-	if (conf != NULL && conf->token_uri != NULL && *conf->token_uri != '\0')
+	from_conf = conf != NULL && conf->token_uri != NULL &&
+	    *conf->token_uri != '\0';
+	if (from_conf)
 		a->token_uri = xstrdup(conf->token_uri);
 	else if (uri != NULL)
 		a->token_uri = xstrdup(uri);
 	else
 		a->token_uri = xstrdup(AUTH_TOKEN_URI);
+	/* The key (or refresh token) and the token it buys travel there. */
+	if (!http_url_secure(a->token_uri)) {
+		if (from_conf)
+			log_warnx("auth: config token_uri '%s' must be https "
+			    "(plain http only to a loopback host)",
+			    a->token_uri);
+		else
+			log_warnx("auth: credentials '%s': token_uri '%s' must "
+			    "be https (plain http only to a loopback host)",
+			    path, a->token_uri);
+		goto fail;
+	}
 	if (a->kind == AUTH_SERVICE_ACCOUNT) {
 		/* Sign once now, so a bad key is a config error up front. */
 		char *jwt = auth_jwt(a->private_key, a->key_id,

@@ -9,7 +9,9 @@
  * application_default_credentials.json, the metadata server).
  *
  * auth_new() reads and checks the key file (a file readable by group or
- * others is refused) and returns NULL, after logging, on a config error.
+ * others is refused, and so is a token URI, the config's or the file's,
+ * that is not https unless its host is a loopback one) and returns NULL,
+ * after logging, on a config error.
  * auth_token() returns 0 with a token valid until the next auth_* call,
  * -1 when the token service failed in a way worth retrying later, -2
  * when the credentials themselves are unusable.  Tokens are cached until

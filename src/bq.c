@@ -63,6 +63,12 @@ bq_new(const struct conf *conf, struct http *http, struct auth *auth)
 		log_warnx("bq: no project is configured to run the load jobs");
 		return NULL;
 	}
+	if (conf->api_base != NULL && *conf->api_base != '\0' &&
+	    !http_url_secure(conf->api_base)) {
+		log_warnx("bq: api_base '%s' must be https (plain http only to "
+		    "a loopback host)", conf->api_base);
+		return NULL;
+	}
 	bq = xcalloc(1, sizeof *bq);
 	bq->http = http;
 	bq->auth = auth;
@@ -334,14 +340,15 @@ bq_jstrdup(json_t *v)
  * A Job resource -> *job.  The outcome is set only when status.state is
  * DONE: success exactly when status.errorResult is absent; an error's
  * message is followed by the first row errors, where the detail is.
- * Returns -1 when the body is not a Job.
+ * Returns -1 when the body is not a Job, -2 when it is another job than
+ * job->job_id (when set): a protocol error, never a new ID to follow.
  */
 int
 bq_parse_job(const char *body, size_t len, struct bq_job *job)
 {
 	json_t *j, *ref, *status, *er, *errs, *load, *e;
 	struct buf msg;
-	const char *m, *r, *em;
+	const char *m, *r, *em, *id;
 	size_t i, kept = 0;
 	int k, rc = -1;
 
@@ -349,12 +356,15 @@ bq_parse_job(const char *body, size_t len, struct bq_job *job)
 	if ((j = json_loadb(body, len, 0, NULL)) == NULL ||
 	    !json_is_object(status = json_object_get(j, "status")))
 		goto fail;
-	bq_job_clear(job);
 	ref = json_object_get(j, "jobReference");
-	if (json_is_string(json_object_get(ref, "jobId"))) {
-		free(job->job_id);
-		job->job_id = bq_jstrdup(json_object_get(ref, "jobId"));
+	id = json_string_value(json_object_get(ref, "jobId"));
+	if (id != NULL && job->job_id != NULL && strcmp(id, job->job_id) != 0) {
+		rc = -2;
+		goto fail;
 	}
+	bq_job_clear(job);
+	if (id != NULL && job->job_id == NULL)
+		job->job_id = xstrdup(id);
 	if (json_is_string(json_object_get(ref, "location"))) {
 		free(job->location);
 		job->location = bq_jstrdup(json_object_get(ref, "location"));
@@ -642,8 +652,17 @@ static enum bq_result
 bq_answer_job(struct bq_job *job, const struct http_resp *r)
 {
 	long status = r->status;
+	int rc;
 
-	if (bq_parse_job(buf_str(&r->body), r->body.len, job) == -1) {
+	if ((rc = bq_parse_job(buf_str(&r->body), r->body.len, job)) == -2) {
+		bq_job_error(job, BQ_RETRY, "badAnswer", "HTTP %ld names "
+		    "another job than %s", status, job->job_id);
+		log_warnx("bq: job %s: the answer names another job: "
+		    "protocol error", job->job_id);
+		job->http_status = status;
+		return BQ_RETRY;
+	}
+	if (rc == -1) {
 		bq_job_error(job, BQ_RETRY, "badAnswer",
 		    "HTTP %ld without a Job resource", status);
 		job->http_status = status;
@@ -856,7 +875,7 @@ bq_resumable_start(struct bq *bq, const char *json, uint64_t total,
 {
 	struct http_req req;
 	struct http_resp r;
-	char *url, *p, *len;
+	char *url, *p, *len, *safe;
 	const char *hdrs[4];
 	int res;
 
@@ -877,9 +896,23 @@ bq_resumable_start(struct bq *bq, const char *json, uint64_t total,
 	http_resp_init(&r);
 	res = bq_post(bq, &req, hdrs, &r, job);
 	if (res == BQ_OK) {
-		if (r.location != NULL && *r.location != '\0')
+		if (r.location != NULL && *r.location != '\0') {
 			*session = bq_absolute(bq, r.location);
-		else {
+			/* The token goes to the session: only where it went. */
+			if (!http_url_same_origin(*session, bq->base)) {
+				safe = http_url_nosecret(*session);
+				bq_job_error(job, BQ_RETRY, "badAnswer",
+				    "resumable session URI %s is not on %s",
+				    safe, bq->base);
+				log_warnx("bq: job %s: resumable session URI "
+				    "%s is not on %s: protocol error",
+				    job->job_id, safe, bq->base);
+				free(safe);
+				free(*session);
+				*session = NULL;
+				res = BQ_RETRY;
+			}
+		} else {
 			bq_job_error(job, BQ_RETRY, "badAnswer", "HTTP %ld "
 			    "without a resumable session URI", r.status);
 			res = BQ_RETRY;

@@ -21,6 +21,12 @@
  * later run (job->retry_after holds the server's Retry-After, or -1).
  * Retries inside a call are bounded and logged with log_info; the final
  * outcome is left to the caller to log.  Nothing here exits.
+ *
+ * The server is not trusted blindly: an answer naming another job than
+ * the one sent, or a resumable session URI off api_base's scheme, host
+ * and port (the token would follow it), is a protocol error (BQ_RETRY,
+ * reason "badAnswer", logged as a warning).  bq_new() refuses an api_base
+ * that is not https, unless its host is a loopback one.
  */
 #ifndef HS_BQ_H
 #define HS_BQ_H

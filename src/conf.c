@@ -23,6 +23,7 @@
 
 #include "conf.h"
 #include "hit.h"
+#include "http.h"
 #include "log.h"
 #include "xmalloc.h"
 
@@ -400,6 +401,14 @@ conf_set(struct conf_parse *p, const struct conf_key *k, void *base,
 		p->conf->has_secret = 1;
 		/* FALLTHROUGH */
 	case T_STR:
+		/* The access token goes there: not in clear over the net. */
+		if ((strcmp(k->name, "api_base") == 0 ||
+		    strcmp(k->name, "token_uri") == 0) && *value != '\0' &&
+		    !http_url_secure(value)) {
+			conf_error(p, "%s '%s' must be https (plain http only "
+			    "to a loopback host)", k->name, value);
+			return -1;
+		}
 		free(*(char **)field);
 		*(char **)field = xstrdup(value);
 		return 0;

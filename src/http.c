@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,6 +30,12 @@
 #include "xmalloc.h"
 
 #define HTTP_DEFAULT_TIMEOUT	60L
+/*
+ * A request may take http_timeout plus its body at this rate, no longer:
+ * libcurl's low-speed check alone lets a server that trickles a byte now
+ * and then hold the transfer (and the spool lock) for ever.
+ */
+#define HTTP_MIN_RATE		(32 * 1024)	/* bytes a second */
 
 struct http {
 	CURL		*curl;
@@ -165,7 +172,9 @@ http_url_escape(const char *s)
 
 /*
  * Retry-After is either delta-seconds or an HTTP-date; returns seconds
- * from now (0 for a date in the past) or -1 when unparsable.
+ * from now (0 for a date in the past) or -1 when unparsable.  A longer
+ * wait than HTTP_RETRY_AFTER_MAX is capped: a server must not park the
+ * spool for a year.
  */
 long
 http_parse_retry_after(const char *v)
@@ -179,17 +188,110 @@ http_parse_retry_after(const char *v)
 	if (*v >= '0' && *v <= '9') {
 		errno = 0;
 		n = strtoll(v, &end, 10);
-		if (errno != 0 || n < 0 || n > 86400L * 365)
+		if (errno == ERANGE && n == LLONG_MAX)
+			n = HTTP_RETRY_AFTER_MAX;
+		else if (errno != 0 || n < 0)
 			return -1;
 		while (*end == ' ' || *end == '\t')
 			end++;
-		return *end == '\0' ? (long)n : -1;
+		if (*end != '\0')
+			return -1;
+		return n > HTTP_RETRY_AFTER_MAX ? HTTP_RETRY_AFTER_MAX :
+		    (long)n;
 	}
 	if ((t = curl_getdate(v, NULL)) == -1)
 		return -1;
 	now = time(NULL);
-	return t <= now ? 0 : (long)(t - now > 86400L * 365 ? 86400L * 365 :
-	    t - now);
+	return t <= now ? 0 : t - now > HTTP_RETRY_AFTER_MAX ?
+	    HTTP_RETRY_AFTER_MAX : (long)(t - now);
+}
+
+/* A dotted quad in 127.0.0.0/8 (libcurl has normalised the host). */
+static int
+http_host_is_127(const char *h)
+{
+	unsigned a, b, c, d;
+	char end;
+
+	return sscanf(h, "%u.%u.%u.%u%c", &a, &b, &c, &d, &end) == 4 &&
+	    a == 127 && b < 256 && c < 256 && d < 256;
+}
+
+/*
+ * Split url into its scheme, host and port (the scheme's default when
+ * none is written), lowercased by libcurl.  -1 when it does not parse.
+ */
+static int
+http_url_origin(const char *url, char **scheme, char **host, char **port)
+{
+	CURLU *u;
+	int rc = -1;
+
+	*scheme = *host = *port = NULL;
+	if ((u = curl_url()) == NULL)
+		return -1;
+	if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_SCHEME, scheme, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_HOST, host, 0) != CURLUE_OK ||
+	    curl_url_get(u, CURLUPART_PORT, port, CURLU_DEFAULT_PORT) !=
+	    CURLUE_OK)
+		goto fail;
+	rc = 0;
+fail:
+	if (rc == -1) {
+		curl_free(*scheme);
+		curl_free(*host);
+		curl_free(*port);
+		*scheme = *host = *port = NULL;
+	}
+	curl_url_cleanup(u);
+	return rc;
+}
+
+/*
+ * 1 when the two URLs have the same scheme, host and port: where a
+ * bearer token sent to the first may go too.  0 otherwise.
+ */
+int
+http_url_same_origin(const char *a, const char *b)
+{
+	char *s1, *h1, *p1, *s2, *h2, *p2;
+	int same = 0;
+
+	if (http_url_origin(a, &s1, &h1, &p1) == -1)
+		return 0;
+	if (http_url_origin(b, &s2, &h2, &p2) == 0) {
+		same = strcasecmp(s1, s2) == 0 && strcasecmp(h1, h2) == 0 &&
+		    strcmp(p1, p2) == 0;
+		curl_free(s2);
+		curl_free(h2);
+		curl_free(p2);
+	}
+	curl_free(s1);
+	curl_free(h1);
+	curl_free(p1);
+	return same;
+}
+
+/*
+ * 1 when a token may be sent to url: https, or plain http to a loopback
+ * host (localhost, 127.0.0.0/8, ::1: tests and local emulators).
+ */
+int
+http_url_secure(const char *url)
+{
+	char *s, *h, *p;
+	int ok;
+
+	if (http_url_origin(url, &s, &h, &p) == -1)
+		return 0;
+	ok = strcasecmp(s, "https") == 0 || (strcasecmp(s, "http") == 0 &&
+	    (strcasecmp(h, "localhost") == 0 || strcmp(h, "[::1]") == 0 ||
+	    http_host_is_127(h)));
+	curl_free(s);
+	curl_free(h);
+	curl_free(p);
+	return ok;
 }
 
 int
@@ -411,13 +513,17 @@ http_setup(struct http *h, const struct http_req *req, struct http_resp *r,
 #else
 	SET(CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
+	/* Never: a redirect would carry the Authorization header away. */
 	SET(CURLOPT_FOLLOWLOCATION, 0L);
 	SET(CURLOPT_CONNECTTIMEOUT, h->timeout);
-	/* A stalled transfer fails; a slow but moving upload does not. */
+	/*
+	 * A stalled transfer fails early; a slow but moving one only at its
+	 * deadline, which grows with the body (a trickle never ends).
+	 */
 	SET(CURLOPT_LOW_SPEED_LIMIT, 1L);
 	SET(CURLOPT_LOW_SPEED_TIME, h->timeout);
-	total = req->timeout > 0 ? req->timeout : req->src == NULL ?
-	    h->timeout : 0;
+	total = req->timeout > 0 ? req->timeout : h->timeout +
+	    (long)(rd->total / HTTP_MIN_RATE);
 	if (req->timeout > 0 && req->timeout < h->timeout)
 		SET(CURLOPT_CONNECTTIMEOUT, req->timeout);
 	SET(CURLOPT_TIMEOUT, total);

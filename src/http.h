@@ -8,7 +8,10 @@
  * resp->error for the caller to report (logged only at -v, with the URL
  * minus its query; never a header or a body).  A source file found
  * shorter than its recorded size is logged as a warning.  The answer body is kept
- * up to HTTP_BODY_MAX bytes; a longer one is a transport error.
+ * up to HTTP_BODY_MAX bytes; a longer one is a transport error.  A request
+ * never follows a redirect, and has a deadline: http_timeout plus its body
+ * at a minimum rate (HTTP_MIN_RATE in http.c).  A Retry-After is capped at
+ * HTTP_RETRY_AFTER_MAX.
  * Nothing here exits.
  */
 #ifndef HS_HTTP_H
@@ -21,6 +24,7 @@
 #include "conf.h"
 
 #define HTTP_BODY_MAX	(4 * 1024 * 1024)
+#define HTTP_RETRY_AFTER_MAX	3600L	/* seconds, longer asks capped */
 
 struct http;
 
@@ -85,5 +89,7 @@ void		 http_src_release(struct http_src *);
 char		*http_url_escape(const char *);
 char		*http_url_nosecret(const char *);
 long		 http_parse_retry_after(const char *);
+int		 http_url_same_origin(const char *, const char *);
+int		 http_url_secure(const char *);
 
 #endif

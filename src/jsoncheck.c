@@ -276,6 +276,14 @@ jsoncheck_number(struct jsoncheck *f)
 
 static int jsoncheck_value(struct jsoncheck *, int, int *);
 
+/*
+ * Duplicate keys.  A few keys are compared as they come; past
+ * JSONCHECK_KEYS_SCAN the check waits for the closing brace and sorts the
+ * keys once, so a line of a million keys costs n log n, not n^2.  Either
+ * way the object is refused, so the verdict does not depend on when.
+ */
+#define JSONCHECK_KEYS_SCAN	16
+
 static int
 jsoncheck_keys_dup(struct jsoncheck_key *k, size_t n)
 {
@@ -284,6 +292,31 @@ jsoncheck_keys_dup(struct jsoncheck_key *k, size_t n)
 	for (i = 0; i + 1 < n; i++)
 		if (k[i].n == k[n - 1].n &&
 		    memcmp(k[i].s, k[n - 1].s, k[n - 1].n) == 0)
+			return 1;
+	return 0;
+}
+
+static int
+jsoncheck_key_cmp(const void *a, const void *b)
+{
+	const struct jsoncheck_key *x = a, *y = b;
+	int c;
+
+	c = memcmp(x->s, y->s, x->n < y->n ? x->n : y->n);
+	if (c != 0)
+		return c;
+	return x->n < y->n ? -1 : x->n > y->n;
+}
+
+static int
+jsoncheck_keys_sorted_dup(struct jsoncheck_key *k, size_t n)
+{
+	size_t i;
+
+	qsort(k, n, sizeof *k, jsoncheck_key_cmp);
+	for (i = 0; i + 1 < n; i++)
+		if (k[i].n == k[i + 1].n &&
+		    memcmp(k[i].s, k[i + 1].s, k[i].n) == 0)
 			return 1;
 	return 0;
 }
@@ -315,7 +348,7 @@ jsoncheck_object(struct jsoncheck *f, int top, int *hit_ok)
 		if (jsoncheck_string(f, &k[n], NULL) == -1)
 			goto out;
 		n++;
-		if (jsoncheck_keys_dup(k, n))
+		if (n <= JSONCHECK_KEYS_SCAN && jsoncheck_keys_dup(k, n))
 			goto out;
 		jsoncheck_ws(f);
 		if (f->p >= f->e || *f->p != ':')
@@ -342,7 +375,9 @@ jsoncheck_object(struct jsoncheck *f, int top, int *hit_ok)
 		}
 		if (f->p < f->e && *f->p == '}') {
 			f->p++;
-			rc = 0;
+			if (n <= JSONCHECK_KEYS_SCAN ||
+			    !jsoncheck_keys_sorted_dup(k, n))
+				rc = 0;
 			goto out;
 		}
 		goto out;

@@ -131,6 +131,14 @@ caps how often it fires (default: no cap); "every": fire on the E-th, 2E-th,
                 backendError: also internalError, quotaExceeded,
                 rateLimitExceeded, invalid, ...), "message": M} and loads
                 nothing.
+  wrong_job_id  on an answer holding a Job resource: its jobReference.jobId
+                becomes "job_id" (default "forged_job"); nothing else changes.
+  location      on a resumable initiation: the session URI (Location) is
+                "url" instead, e.g. "http://127.0.0.2:PORT/steal".
+  trickle       send the answer's body one byte every "seconds" (default
+                0.5), for at most "for" seconds (default 60), then the rest.
+A status fault may also carry "location": U, sent as a Location header
+(with "code": 302 or 307, a redirect that must not be followed).
 """
 
 import argparse
@@ -202,7 +210,8 @@ GFE_HTML = ("<!DOCTYPE html>\n<html lang=en><meta charset=utf-8><title>Error "
             "complete your request.<p>Please try again in 30 seconds.  <ins>"
             "That's all we know.</ins>\n")
 FAULT_KINDS = {"status", "reset", "lost_answer", "slow", "expire_tokens",
-               "token_ttl", "partial308", "session_gone", "job_error"}
+               "token_ttl", "partial308", "session_gone", "job_error",
+               "wrong_job_id", "location", "trickle"}
 
 
 class OAuthError(Exception):
@@ -253,6 +262,12 @@ def check_faults(lst):
         if f["kind"] == "session_gone" and f.setdefault("code", 404) not in (
                 404, 410):
             raise ValueError("fault session_gone: code is 404 or 410")
+        if f["kind"] == "location" and not isinstance(f.get("url"), str):
+            raise ValueError("fault location: needs a url")
+        if f["kind"] == "trickle" and not all(
+                isinstance(f.setdefault(k, d), (int, float)) and f[k] >= 0
+                for k, d in (("seconds", 0.5), ("for", 60))):
+            raise ValueError("fault trickle: bad seconds or for")
         if f["kind"] == "reset" and f.setdefault("when", "before") not in (
                 "before", "after"):
             raise ValueError("fault reset: when is before or after")
@@ -606,6 +621,9 @@ class App:
         url = "http://%s/upload/bigquery/v2/projects/%s/jobs?uploadType=" \
               "resumable&upload_id=%s" % (h.headers.get("Host", ""),
                                           urllib.parse.quote(project), uid)
+        f = self.take("location", h.line)
+        if f:
+            url = f["url"]
         return 200, [("Location", url), ("X-GUploader-UploadID", uid)], b""
 
     def upload_put(self, h, project, uid):
@@ -949,12 +967,21 @@ class Handler(http.server.BaseHTTPRequestHandler):
             raise Drop()
         if err:
             raise err
-        self.answer(code, headers, body)
+        if isinstance(body, dict) and isinstance(body.get("jobReference"),
+                                                 dict):
+            f = app.take("wrong_job_id", line)
+            if f:
+                body = dict(body, jobReference=dict(
+                    body["jobReference"], jobId=f.get("job_id",
+                                                      "forged_job")))
+        self.answer(code, headers, body, app.take("trickle", line))
 
     def fault_status(self, f):
         code = f["code"]
         hdrs = [("Retry-After", str(f["retry_after"]))] if f.get(
             "retry_after") is not None else []
+        if f.get("location") is not None:
+            hdrs.append(("Location", str(f["location"])))
         if f.get("html"):
             return self.answer(code, hdrs + [("Content-Type",
                                               "text/html; charset=UTF-8")],
@@ -1011,7 +1038,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
             out += chunk
             self.rfile.readline(1024)
 
-    def answer(self, code, headers=(), body=b""):
+    def answer(self, code, headers=(), body=b"", trickle=None):
         if isinstance(body, (dict, list)):
             body = (json.dumps(body, indent=1, ensure_ascii=False) +
                     "\n").encode()
@@ -1033,7 +1060,24 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.close_connection:
             self.send_header("Connection", "close")
         self.end_headers()
-        self.wfile.write(body)
+        if trickle:
+            self.trickle(body, trickle["seconds"], trickle["for"])
+        else:
+            self.wfile.write(body)
+
+    def trickle(self, body, step, limit):
+        """Dribble the body out, a byte at a time, like a stuck server."""
+        end = time.monotonic() + limit
+        try:
+            self.wfile.flush()
+            while body and time.monotonic() < end:
+                self.wfile.write(body[:1])
+                self.wfile.flush()
+                body = body[1:]
+                time.sleep(step)
+            self.wfile.write(body)
+        except OSError:
+            self.close_connection = True
 
     def drop(self):
         """Reset the connection: RST, no answer."""

@@ -693,9 +693,32 @@ def test_faults():
     ok(r1 is None and r2.status == 308 and r2.headers.get("range") ==
        "bytes=0-%d" % (CHUNK - 1), "fault lost_answer on a chunk: "
        "committed", (r1, r2))
+    faults({"kind": "wrong_job_id", "job_id": "other_1", "count": 1})
+    r1, r2 = get_job("mp_1"), get_job("mp_1")
+    ok(r1.json()["jobReference"]["jobId"] == "other_1" and
+       r2.json()["jobReference"]["jobId"] == "mp_1",
+       "fault wrong_job_id: the answer names another job, once", (r1, r2))
+    faults({"kind": "location", "url": "http://127.0.0.2:9/steal",
+            "count": 1})
+    r = start_session(job("loc_1"))
+    ok(r.status == 200 and r.headers.get("location") ==
+       "http://127.0.0.2:9/steal", "fault location: the session URI", r)
+    faults({"kind": "status", "code": 307, "location": "http://x/y",
+            "count": 1})
+    r = get_job("mp_1")
+    ok(r.status == 307 and r.headers.get("location") == "http://x/y",
+       "fault status with a location: a redirect", r)
+    faults({"kind": "trickle", "seconds": 0.1, "for": 0.5, "match": jget,
+            "count": 1})
+    t = time.time()
+    r = get_job("mp_1")
+    ok(r.status == 200 and r.json()["jobReference"]["jobId"] == "mp_1" and
+       0.5 <= time.time() - t < 5, "fault trickle: slow, then the rest",
+       time.time() - t)
     fired = ctl("GET", "state")["counters"]["faults_fired"]
     kinds = {"status", "reset", "partial308", "lost_answer", "expire_tokens",
-             "token_ttl", "job_error", "slow", "session_gone"}
+             "token_ttl", "job_error", "slow", "session_gone",
+             "wrong_job_id", "location", "trickle"}
     ok(kinds <= set(fired), "every fault kind fired", fired)
     got = ctl("GET", "faults")["faults"]
     ok(got[0]["fired"] == 1 and got[0]["seen"] >= 1, "GET /_fake/faults "

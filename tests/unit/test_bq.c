@@ -160,6 +160,13 @@ test_parse_job(void)
 	is_int(job.output_rows, 42, "outputRows (a string) parsed");
 	is_int(job.input_bytes, 1234, "inputFileBytes parsed");
 	ok(job.reason == NULL && job.message == NULL, "no error kept");
+	is_int(bq_parse_job(bad, strlen(bad), &job), -2,
+	    "an answer about another job is refused");
+	is_str(job.job_id, "j1", "the job id stays the one sent");
+	ok(job.done && job.result == BQ_OK, "the refused answer changed "
+	    "nothing");
+	bq_job_release(&job);
+	bq_job_init(&job);
 	is_int(bq_parse_job(bad, strlen(bad), &job), 0, "failed job");
 	ok(job.done && job.result == BQ_FAILED, "invalid data fails for good");
 	is_str(job.reason, "invalid", "reason of errorResult");
@@ -168,12 +175,18 @@ test_parse_job(void)
 	    "the row error is in the message");
 	ok(job.message != NULL && strstr(job.message, "Rows: 1; errors: 1.; "
 	    "JSON") != NULL, "the repeated errorResult message is not doubled");
-	is_str(job.job_id, "j2", "job id follows the answer");
+	is_str(job.job_id, "j2", "job id from the answer when none was sent");
 	is_int(job.output_rows, -1, "no rows reported");
+	bq_job_release(&job);
+	bq_job_init(&job);
 	is_int(bq_parse_job(backend, strlen(backend), &job), 0, "backend");
 	ok(job.done && job.result == BQ_RETRY, "backendError job is retried");
+	bq_job_release(&job);
+	bq_job_init(&job);
 	is_int(bq_parse_job(quota, strlen(quota), &job), 0, "quota");
 	ok(job.done && job.result == BQ_QUOTA, "quotaExceeded job waits");
+	bq_job_release(&job);
+	bq_job_init(&job);
 	is_int(bq_parse_job(odd, strlen(odd), &job), 0, "unknown reason");
 	ok(job.done && job.result == BQ_FAILED, "unknown job error fails");
 	is_int(bq_parse_job("{\"error\":{}}", 12, &job), -1,
@@ -320,6 +333,39 @@ test_http_helpers(void)
 	    "a date in the future");
 	is_int(http_parse_retry_after("soon"), -1, "junk");
 	is_int(http_parse_retry_after("-5"), -1, "negative");
+	is_int(http_parse_retry_after("3600"), 3600, "an hour");
+	is_int(http_parse_retry_after("31536000"), 3600, "a year is capped "
+	    "at an hour");
+	is_int(http_parse_retry_after("99999999999999999999999"), 3600,
+	    "an overflowing number is capped too");
+	is_int(http_parse_retry_after("Fri, 01 Jan 2100 00:00:00 GMT"),
+	    3600, "a far date is capped");
+	ok(http_url_same_origin("http://127.0.0.1:8080/upload?x=1",
+	    "http://127.0.0.1:8080"), "same scheme, host and port");
+	ok(http_url_same_origin("https://BigQuery.googleapis.com/u",
+	    "https://bigquery.googleapis.com:443"), "default port, case");
+	ok(!http_url_same_origin("http://127.0.0.2:8080/steal",
+	    "http://127.0.0.1:8080"), "another host");
+	ok(!http_url_same_origin("http://127.0.0.1:8081/u",
+	    "http://127.0.0.1:8080"), "another port");
+	ok(!http_url_same_origin("http://bigquery.googleapis.com/u",
+	    "https://bigquery.googleapis.com"), "plain http");
+	ok(!http_url_same_origin("https://bigquery.googleapis.com.evil/u",
+	    "https://bigquery.googleapis.com"), "a longer host");
+	ok(!http_url_same_origin("https://bigquery.googleapis.com@evil/u",
+	    "https://bigquery.googleapis.com"), "userinfo");
+	ok(!http_url_same_origin("not a url", "https://h"), "junk");
+	ok(http_url_secure("https://bigquery.googleapis.com"), "https");
+	ok(http_url_secure("http://127.0.0.1:9/token"), "http to 127.0.0.1");
+	ok(http_url_secure("http://127.1.2.3/"), "http to 127.0.0.0/8");
+	ok(http_url_secure("http://localhost:9/"), "http to localhost");
+	ok(http_url_secure("http://[::1]:9/"), "http to ::1");
+	ok(!http_url_secure("http://oauth2.googleapis.com/token"),
+	    "plain http elsewhere");
+	ok(!http_url_secure("http://127.0.0.1.evil.com/"), "127.0.0.1.evil");
+	ok(!http_url_secure("http://128.0.0.1/"), "not loopback");
+	ok(!http_url_secure("ftp://127.0.0.1/"), "another scheme");
+	ok(!http_url_secure("bigquery.googleapis.com"), "no scheme");
 }
 
 int
