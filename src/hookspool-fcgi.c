@@ -301,22 +301,53 @@ fcgi_body_wait(FCGX_Request *r, const struct timespec *deadline)
 }
 
 /*
- * Read the body into w->body; 0, 413, 400, or 408 when it has not arrived
+ * Read the request's input to its end into out (NULL: throw it away); 0,
+ * 413 when out is full, 400 on an error, or 408 when it has not ended
  * within body_timeout (a slow sender must not hold the worker).  What
  * libfcgi has buffered is taken as it is; otherwise one byte is asked for,
  * which is one bounded read, so no read outlasts the deadline.
  */
 static int
+fcgi_read_in(FCGX_Request *r, struct buf *out)
+{
+	char chunk[16384];
+	struct timespec deadline;
+	size_t avail;
+	int n, c;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += fcgi_conf->body_timeout;
+	for (;;) {
+		avail = (size_t)(r->in->stop - r->in->rdNext);
+		if (avail > 0)
+			n = FCGX_GetStr(chunk, avail < sizeof chunk ?
+			    (int)avail : (int)sizeof chunk, r->in);
+		else if (!fcgi_body_wait(r, &deadline))
+			return 408;
+		else if ((c = FCGX_GetChar(r->in)) != EOF) {
+			chunk[0] = (char)c;
+			n = 1;
+		} else
+			break;
+		if (n <= 0)
+			break;
+		if (out != NULL && buf_add(out, chunk, (size_t)n) == -1)
+			return 413;
+	}
+	if (FCGX_GetError(r->in) == EAGAIN ||
+	    FCGX_GetError(r->in) == EWOULDBLOCK)
+		return 408;
+	return FCGX_GetError(r->in) != 0 ? 400 : 0;
+}
+
+/* Read the body into w->body; 0, 413, 400 or 408. */
+static int
 fcgi_read_body(struct fcgi_worker *w, FCGX_Request *r, size_t max)
 {
 	const char *cl = FCGX_GetParam("CONTENT_LENGTH", r->envp);
-	char chunk[16384];
 	unsigned long long want = 0;
-	struct timespec deadline;
-	struct timeval off = { 0, 0 };
 	char *end;
-	size_t avail;
-	int n, c, rc = 0;
+	int rc;
 
 	buf_reset(&w->body);
 	w->body.max = max;
@@ -330,37 +361,8 @@ fcgi_read_body(struct fcgi_worker *w, FCGX_Request *r, size_t max)
 		if (want > 0 && buf_reserve(&w->body, (size_t)want) == -1)
 			return 413;
 	}
-	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += fcgi_conf->body_timeout;
-	for (;;) {
-		avail = (size_t)(r->in->stop - r->in->rdNext);
-		if (avail > 0)
-			n = FCGX_GetStr(chunk, avail < sizeof chunk ?
-			    (int)avail : (int)sizeof chunk, r->in);
-		else if (!fcgi_body_wait(r, &deadline)) {
-			rc = 408;
-			break;
-		} else if ((c = FCGX_GetChar(r->in)) != EOF) {
-			chunk[0] = (char)c;
-			n = 1;
-		} else
-			break;
-		if (n <= 0)
-			break;
-		if (buf_add(&w->body, chunk, (size_t)n) == -1) {
-			rc = 413;
-			break;
-		}
-	}
-	/* A kept connection waits for its next request without a limit. */
-	(void)setsockopt(r->ipcFd, SOL_SOCKET, SO_RCVTIMEO, &off, sizeof off);
-	if (rc == 0 && (FCGX_GetError(r->in) == EAGAIN ||
-	    FCGX_GetError(r->in) == EWOULDBLOCK))
-		rc = 408;
-	if (rc != 0)
+	if ((rc = fcgi_read_in(r, &w->body)) != 0)
 		return rc;
-	if (FCGX_GetError(r->in) != 0)
-		return 400;
 	if (cl != NULL && *cl != '\0' && w->body.len != want)
 		return 400;	/* the client went away mid-body */
 	return 0;
@@ -463,28 +465,35 @@ fcgi_health(FCGX_Request *r)
 }
 
 /*
- * Linger on a finished request's socket for a second at most, reading
- * what still comes, so that the web server reads our answer before a
+ * Linger on a finished request's socket, reading what still comes, for 2
+ * seconds at most, so that the web server reads our answer before a
  * reset; then close it.
  */
 static void
 fcgi_linger(int fd)
 {
 	struct pollfd pfd = { fd, POLLIN, 0 };
-	char trash[4096];
-	int i;
+	struct timespec start, now;
+	char trash[65536];
+	long ms = 0;
 
 	(void)shutdown(fd, SHUT_WR);
-	for (i = 0; i < 10 && poll(&pfd, 1, 100) >= 0; i++)
-		if ((pfd.revents & POLLIN) &&
-		    read(fd, trash, sizeof trash) <= 0)
-			break;
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (ms < 2000 && poll(&pfd, 1, (int)(2000 - ms)) > 0 &&
+	    read(fd, trash, sizeof trash) > 0) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		ms = (now.tv_sec - start.tv_sec) * 1000 +
+		    (now.tv_nsec - start.tv_nsec) / 1000000;
+	}
 	close(fd);
 }
 
 /*
  * End a request.  A connection the web server keeps (FCGI_KEEP_CONN) stays
- * open for its next request, unless input is left unread (a 413, a 408).
+ * open for its next request: input left unread (a 413 from the length)
+ * is read and dropped first, within body_timeout, else (a 408) the
+ * connection is closed.  A kept connection holds its worker, so it waits
+ * body_timeout at most for that next request.
  * libfcgi's close waits for the web server to hang up, so that unread
  * input cannot turn into a reset that loses our answer; once the input was
  * read to its end there is none, and that wait (a sleep and a wake-up per
@@ -494,9 +503,14 @@ fcgi_linger(int fd)
 static void
 fcgi_finish(FCGX_Request *r)
 {
+	struct timeval tv = { 0, 0 };
 	int fd = -1;
 
-	if (r->in != NULL && FCGX_HasSeenEOF(r->in) == EOF)
+	if (r->in != NULL && r->keepConnection &&
+	    FCGX_HasSeenEOF(r->in) != EOF && FCGX_GetError(r->in) == 0)
+		(void)fcgi_read_in(r, NULL);
+	if (r->in != NULL && FCGX_HasSeenEOF(r->in) == EOF &&
+	    FCGX_GetError(r->in) == 0)
 		r->detached = 1;	/* FCGX_Free: close without lingering */
 	else if (r->in != NULL && (fd = dup(r->ipcFd)) != -1) {
 		r->keepConnection = 0;
@@ -505,6 +519,11 @@ fcgi_finish(FCGX_Request *r)
 	FCGX_Finish_r(r);
 	if (fd != -1)
 		fcgi_linger(fd);
+	else if (r->ipcFd != -1) {
+		tv.tv_sec = fcgi_conf->body_timeout;
+		(void)setsockopt(r->ipcFd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+		    sizeof tv);
+	}
 }
 
 static struct fcgi_pending *
