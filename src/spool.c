@@ -200,8 +200,6 @@ spool_valid_name(const char *name)
 
 /* ---- the writer ------------------------------------------------------ */
 
-static int	spool_write_file(const char *, const char *, size_t);
-
 struct spool_writer {
 	pthread_mutex_t	 lock;
 	pthread_cond_t	 cv;		/* the committer stepped aside */
@@ -365,6 +363,7 @@ static void
 spool_writer_aside(struct spool_writer *w)
 {
 	char *from, *to, *err, *why;
+	int fd;
 
 	from = spool_path(w->dir, SPOOL_TMP, w->name);
 	to = spool_path(w->dir, SPOOL_CORRUPT, w->name);
@@ -374,8 +373,11 @@ spool_writer_aside(struct spool_writer *w)
 		if (unlink(from) == -1)
 			log_warn("spool: cannot remove '%s': lines answered "
 			    "503 may load", from);
-		else
+		else {
 			(void)spool_sync_dir(w->tmpdir);
+			log_warnx("spool: removed '%s': none of its lines "
+			    "was acknowledged", from);
+		}
 	} else if (rename(from, to) == -1)
 		log_warn("spool: cannot rename '%s' to '%s': lines answered "
 		    "503 may load", from, to);
@@ -384,7 +386,14 @@ spool_writer_aside(struct spool_writer *w)
 		    "cut back: its first %" PRIu64 " bytes (%lu lines) were "
 		    "acknowledged and belong in new/; the rest was answered "
 		    "503\n", w->name, w->acked, w->acked_hits);
-		(void)spool_write_file(err, why, strlen(why));
+		/* The disk fails syncs: the note need not be durable. */
+		if ((fd = open(err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		    0640)) == -1 || write(fd, why, strlen(why)) == -1)
+			log_warn("spool: cannot write '%s'", err);
+		if (fd != -1) {
+			(void)spool_datasync(fd);
+			close(fd);
+		}
 		free(why);
 		(void)spool_sync_state(w->dir, SPOOL_CORRUPT);
 		(void)spool_sync_dir(w->tmpdir);

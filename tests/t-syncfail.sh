@@ -32,13 +32,14 @@ CONF
     wait_port "$2"
 }
 
-# flap SECONDS: make syncs fail now and then for SECONDS.
+# flap SECONDS OFF ON: for SECONDS, syncs work for OFF seconds, then fail
+# for ON seconds, and again.
 flap() {
     local end=$((SECONDS + $1))
     while [ "$SECONDS" -lt "$end" ]; do
-        sleep 0.3
+        sleep "$2"
         touch "$MARK"
-        sleep 0.05
+        sleep "$3"
         rm -f "$MARK"
     done
 }
@@ -89,7 +90,8 @@ sys.exit(0 if not missing and not leaked and not dup else 1)
 PY
 }
 
-# run MODE: one responder under sync = MODE, a load while syncs fail.
+# run MODE OFF ON: one responder under sync = MODE, a load while syncs
+# fail now and then (flap).
 run() {
     local mode=$1 sock=$T/$1.sock port fpid out res
     rm -rf "$T/spool"
@@ -104,7 +106,7 @@ run() {
     python3 "$TOOLS/load.py" --url "http://127.0.0.1:$port/ds/$ID" \
         --seconds 6 --concurrency 16 --out "$T/$mode.load" >"$T/$mode.sum" &
     local load=$!
-    flap 6
+    flap 6 "$2" "$3"
     wait "$load"
     rm -f "$MARK"
     kill "$fpid"
@@ -123,8 +125,16 @@ run() {
         grep -q "missing=0 leaked=0 dup=0" <<<"$res"
 }
 
-run always
+run always 0.3 0.05
 check "sync = always: some hits were answered 503" \
     grep -q '"status": 503' "$T/always.load"
-run batch
+check "sync = always: batches were cut back to their acknowledged lines" \
+    grep -q "back to its" "$T/always.err"
+run batch 0.3 0.05
+# Failures that outlast the cut's retries: batches are set aside.
+mv "$T/always.err" "$T/always-short.err"
+run always 1 1
+check "sync = always, long failures: batches were set aside" \
+    grep -Eq "moved .* to .*/corrupt/|none of its lines was acknowledged" \
+    "$T/always.err"
 finish
