@@ -440,8 +440,9 @@ spool_writer_seal_locked(struct spool_writer *w)
 	if (w->cut) {
 		rc = -1;
 		if (w->size == w->acked) {
-			/* Every line was acknowledged (sync=batch): leave
-			 * them to repair or the uploader, as on a crash. */
+			/* Every line was acknowledged (as under sync=batch):
+			 * leave them to repair or the uploader, as on a
+			 * crash. */
 			log_warnx("spool: leaving '%s' to be sealed later",
 			    from);
 			goto out;
