@@ -79,6 +79,8 @@ static const struct conf_key conf_keys[] = {
 	{ "min_free_space", SC_GLOBAL, T_SIZE64, G(min_free_space), "64M",
 	    0, 0 },
 	{ "threads", SC_GLOBAL, T_ULONG, G(threads), "8", 1, 256 },
+	{ "body_timeout", SC_GLOBAL, T_DURATION, G(body_timeout), "10s",
+	    1, 3600 },
 	{ "credentials", SC_GLOBAL, T_STR, G(credentials), "auto", 0, 0 },
 	{ "project", SC_GLOBAL, T_STR, G(project), NULL, 0, 0 },
 	{ "location", SC_GLOBAL, T_STR, G(location), "US", 0, 0 },

@@ -96,6 +96,7 @@ struct conf {
 	unsigned long	 jobs_per_table_per_day;
 	long		 keep_done;
 	unsigned long	 threads;	/* responder worker threads */
+	long		 body_timeout;	/* a request body arrives within */
 	uint64_t	 job_max_bytes;	/* one load job at most */
 	size_t		 multipart_max;	/* above: resumable upload */
 	size_t		 chunk_size;	/* resumable chunk, n x 256 KiB */

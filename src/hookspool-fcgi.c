@@ -16,6 +16,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -23,6 +24,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
@@ -279,15 +281,76 @@ fcgi_collect_headers(struct fcgi_worker *w, FCGX_Request *r, struct buf *names)
 	return n;
 }
 
-/* Read the body into w->body; 0, 413 or 400. */
+/*
+ * Bound the next read from the web server by what is left until deadline
+ * (the socket's receive timeout); 0 when nothing is left.
+ */
+static int
+fcgi_body_wait(FCGX_Request *r, const struct timespec *deadline)
+{
+	struct timespec now;
+	struct timeval tv;
+	long long ms;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	ms = (long long)(deadline->tv_sec - now.tv_sec) * 1000 +
+	    (deadline->tv_nsec - now.tv_nsec) / 1000000;
+	if (ms <= 0)
+		return 0;
+	tv.tv_sec = (time_t)(ms / 1000);
+	tv.tv_usec = (suseconds_t)(ms % 1000) * 1000;
+	(void)setsockopt(r->ipcFd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+	return 1;
+}
+
+/*
+ * Read the request's input to its end into out (NULL: throw it away); 0,
+ * 413 when out is full, 400 on an error, or 408 when it has not ended
+ * within body_timeout (a slow sender must not hold the worker).  What
+ * libfcgi has buffered is taken as it is; otherwise one byte is asked for,
+ * which is one bounded read, so no read outlasts the deadline.
+ */
+static int
+fcgi_read_in(FCGX_Request *r, struct buf *out)
+{
+	char chunk[16384];
+	struct timespec deadline;
+	size_t avail;
+	int n, c;
+
+	clock_gettime(CLOCK_MONOTONIC, &deadline);
+	deadline.tv_sec += fcgi_conf->body_timeout;
+	for (;;) {
+		avail = (size_t)(r->in->stop - r->in->rdNext);
+		if (avail > 0)
+			n = FCGX_GetStr(chunk, avail < sizeof chunk ?
+			    (int)avail : (int)sizeof chunk, r->in);
+		else if (!fcgi_body_wait(r, &deadline))
+			return 408;
+		else if ((c = FCGX_GetChar(r->in)) != EOF) {
+			chunk[0] = (char)c;
+			n = 1;
+		} else
+			break;
+		if (n <= 0)
+			break;
+		if (out != NULL && buf_add(out, chunk, (size_t)n) == -1)
+			return 413;
+	}
+	if (FCGX_GetError(r->in) == EAGAIN ||
+	    FCGX_GetError(r->in) == EWOULDBLOCK)
+		return 408;
+	return FCGX_GetError(r->in) != 0 ? 400 : 0;
+}
+
+/* Read the body into w->body; 0, 413, 400 or 408. */
 static int
 fcgi_read_body(struct fcgi_worker *w, FCGX_Request *r, size_t max)
 {
 	const char *cl = FCGX_GetParam("CONTENT_LENGTH", r->envp);
-	char chunk[16384];
 	unsigned long long want = 0;
 	char *end;
-	int n;
+	int rc;
 
 	buf_reset(&w->body);
 	w->body.max = max;
@@ -301,15 +364,8 @@ fcgi_read_body(struct fcgi_worker *w, FCGX_Request *r, size_t max)
 		if (want > 0 && buf_reserve(&w->body, (size_t)want) == -1)
 			return 413;
 	}
-	for (;;) {
-		n = FCGX_GetStr(chunk, sizeof chunk, r->in);
-		if (n <= 0)
-			break;
-		if (buf_add(&w->body, chunk, (size_t)n) == -1)
-			return 413;
-	}
-	if (FCGX_GetError(r->in) != 0)
-		return 400;
+	if ((rc = fcgi_read_in(r, &w->body)) != 0)
+		return rc;
 	if (cl != NULL && *cl != '\0' && w->body.len != want)
 		return 400;	/* the client went away mid-body */
 	return 0;
@@ -532,17 +588,65 @@ fcgi_health(FCGX_Request *r, const char *query)
 }
 
 /*
- * End a request.  libfcgi's close waits for the web server to hang up, so
- * that unread input cannot turn into a reset that loses our answer; once
- * the input was read to its end there is none, and that wait (a sleep and
- * a wake-up per request) is skipped.
+ * Linger on a finished request's socket, reading what still comes, for 2
+ * seconds at most, so that the web server reads our answer before a
+ * reset; then close it.
+ */
+static void
+fcgi_linger(int fd)
+{
+	struct pollfd pfd = { fd, POLLIN, 0 };
+	struct timespec start, now;
+	char trash[65536];
+	long ms = 0;
+
+	(void)shutdown(fd, SHUT_WR);
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	while (ms < 2000 && poll(&pfd, 1, (int)(2000 - ms)) > 0 &&
+	    read(fd, trash, sizeof trash) > 0) {
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		ms = (now.tv_sec - start.tv_sec) * 1000 +
+		    (now.tv_nsec - start.tv_nsec) / 1000000;
+	}
+	close(fd);
+}
+
+/*
+ * End a request.  A connection the web server keeps (FCGI_KEEP_CONN) stays
+ * open for its next request: input left unread (a 413 from the length)
+ * is read and dropped first, within body_timeout, else (a 408) the
+ * connection is closed.  A kept connection holds its worker, so it waits
+ * body_timeout at most for that next request.
+ * libfcgi's close waits for the web server to hang up, so that unread
+ * input cannot turn into a reset that loses our answer; once the input was
+ * read to its end there is none, and that wait (a sleep and a wake-up per
+ * request) is skipped.  With input left, the wait is ours and bounded: a
+ * sender trickling its body must not hold the worker there either.
  */
 static void
 fcgi_finish(FCGX_Request *r)
 {
-	if (r->in != NULL && FCGX_HasSeenEOF(r->in) == EOF)
+	struct timeval tv = { 0, 0 };
+	int fd = -1;
+
+	if (r->in != NULL && r->keepConnection &&
+	    FCGX_HasSeenEOF(r->in) != EOF && FCGX_GetError(r->in) == 0)
+		(void)fcgi_read_in(r, NULL);
+	if (r->in != NULL && FCGX_HasSeenEOF(r->in) == EOF &&
+	    FCGX_GetError(r->in) == 0)
 		r->detached = 1;	/* FCGX_Free: close without lingering */
+	else if (r->in != NULL && (fd = dup(r->ipcFd)) != -1) {
+		r->keepConnection = 0;
+		r->detached = 1;
+	}
 	FCGX_Finish_r(r);
+	if (fd != -1)
+		fcgi_linger(fd);
+	else if (r->ipcFd != -1) {
+		tv.tv_sec = fcgi_conf->body_timeout;
+		(void)setsockopt(r->ipcFd, SOL_SOCKET, SO_RCVTIMEO, &tv,
+		    sizeof tv);
+	}
 }
 
 static struct fcgi_pending *
@@ -652,7 +756,7 @@ fcgi_handle(struct fcgi_worker *w, struct fcgi_pending *p)
 	}
 	if ((rc = fcgi_read_body(w, r, st->max_body)) != 0) {
 		fcgi_error(r, st, rc, rc == 413 ? "Payload Too Large" :
-		    "Bad Request", NULL);
+		    rc == 408 ? "Request Timeout" : "Bad Request", NULL);
 		return 0;
 	}
 	payload = w->body.data != NULL ? w->body.data : "";
@@ -729,7 +833,10 @@ fcgi_handle(struct fcgi_worker *w, struct fcgi_pending *p)
 	p->st = st;
 	p->head = head;
 	memcpy(p->hit_id, h.hit_id, sizeof p->hit_id);
-	rc = spool_write(fs->writer, w->line.data, w->line.len, &p->wt);
+	/* A kept connection's next request comes to this worker: it waits
+	 * for the sync rather than hand the connection over. */
+	rc = spool_write(fs->writer, w->line.data, w->line.len,
+	    r->keepConnection ? NULL : &p->wt);
 	if (rc == SPOOL_PENDING)
 		return 1;	/* p is the spool's now */
 	if (rc == -1) {

@@ -8,6 +8,17 @@
  * and syncs new/.
  * A failed or short write is cut off again with ftruncate, so a batch never
  * holds half a line except after a crash, and then only at its end.
+ *
+ * A line answered 503 never loads.  The writer keeps the length of its
+ * batch's acknowledged lines (with sync=always: those a successful sync
+ * covered; otherwise every written line).  When a sync fails, the lines
+ * after that length are answered 503 only once they are gone from the
+ * batch: it is cut back (ftruncate) to its acknowledged length, synced
+ * again, then sealed.  A crash before that cut is durable leaves the
+ * unanswered lines in tmp/ to load, which is right: no answer was given.
+ * When the cut cannot be made durable either, the batch goes to corrupt/
+ * with a .err naming its acknowledged length; those lines then wait for
+ * the admin (hookspool.conf(5)), and nothing answered 503 loads.
  */
 #include "config.h"
 
@@ -206,7 +217,11 @@ struct spool_writer {
 	struct spool_waiter *queue;	/* written, waiting for a sync */
 	struct spool_waiter **queue_tail;
 	struct spool_waiter *answered;	/* to be told once unlocked */
-	uint64_t	 failed_gen;	/* a generation that lost its data */
+	uint64_t	 acked;		/* bytes of acknowledged lines */
+	unsigned long	 acked_hits;
+	int		 cut;		/* a sync failed: cut back to acked */
+	int		 sealed_rc;	/* the last seal's answer, for a */
+					/* sealer another thread overtook */
 	time_t		 last_warn;	/* a full disk must not flood the log */
 	unsigned long	 unlogged;
 };
@@ -226,7 +241,6 @@ spool_writer_new(const struct conf *c, const char *dir)
 	w->tmpdir = spool_path(dir, SPOOL_TMP, NULL);
 	w->fd = -1;
 	w->gen = 1;
-	w->failed_gen = 0;
 	w->queue_tail = &w->queue;
 	return w;
 }
@@ -295,6 +309,9 @@ spool_writer_open(struct spool_writer *w)
 	w->fd = fd;
 	w->size = 0;
 	w->hits = 0;
+	w->acked = 0;
+	w->acked_hits = 0;
+	w->cut = 0;
 	w->opened = time(NULL);
 	return 0;
 fail:
@@ -305,56 +322,155 @@ fail:
 }
 
 /*
+ * After a failed sync: cut the batch back to its acknowledged lines and
+ * make that durable.  The lines after them were never acknowledged and
+ * will be answered 503, so they must not stay where the uploader loads.
+ */
+static int
+spool_writer_cut(struct spool_writer *w)
+{
+	int tries;
+
+	if (w->size != w->acked &&
+	    ftruncate(w->fd, (off_t)w->acked) == -1) {
+		log_warn("spool: cannot truncate '%s/tmp/%s'", w->dir, w->name);
+		return -1;
+	}
+	/* A passing fault (a full thin pool, a path failing over) may be
+	 * over in a moment: the batch is only set aside if it lasts. */
+	for (tries = 0; spool_datasync(w->fd) == -1; tries++) {
+		log_warn("spool: cannot sync '%s/tmp/%s' after cutting it",
+		    w->dir, w->name);
+		if (tries == 2)
+			return -1;
+		nanosleep(&(struct timespec){ 0, 100 * 1000 * 1000 }, NULL);
+	}
+	if (w->size != w->acked)
+		log_warnx("spool: cut '%s/tmp/%s' back to its %lu acknowledged "
+		    "lines: %lu unacknowledged lines answered 503", w->dir,
+		    w->name, w->acked_hits, w->hits - w->acked_hits);
+	w->size = w->acked;
+	w->hits = w->acked_hits;
+	w->cut = 0;
+	return 0;
+}
+
+/*
+ * The cut cannot be made durable: move the batch out of the uploader's way
+ * into corrupt/, with a .err saying how much of it was acknowledged.
+ */
+static void
+spool_writer_aside(struct spool_writer *w)
+{
+	char *from, *to, *err, *why;
+	int fd;
+
+	from = spool_path(w->dir, SPOOL_TMP, w->name);
+	to = spool_path(w->dir, SPOOL_CORRUPT, w->name);
+	err = xasprintf("%s.err", to);
+	if (w->acked == 0) {
+		/* Nothing in it was acknowledged: nothing to keep. */
+		if (unlink(from) == -1)
+			log_warn("spool: cannot remove '%s': lines answered "
+			    "503 may load", from);
+		else {
+			(void)spool_sync_dir(w->tmpdir);
+			log_warnx("spool: removed '%s': none of its lines "
+			    "was acknowledged", from);
+		}
+	} else if (rename(from, to) == -1)
+		log_warn("spool: cannot rename '%s' to '%s': lines answered "
+		    "503 may load", from, to);
+	else {
+		why = xasprintf("%s: a sync failed and the batch could not be "
+		    "cut back: its first %" PRIu64 " bytes (%lu lines) were "
+		    "acknowledged and belong in new/; the rest was answered "
+		    "503\n", w->name, w->acked, w->acked_hits);
+		/* The disk fails syncs: the note need not be durable. */
+		if ((fd = open(err, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		    0640)) == -1 || write(fd, why, strlen(why)) == -1)
+			log_warn("spool: cannot write '%s'", err);
+		if (fd != -1) {
+			(void)spool_datasync(fd);
+			close(fd);
+		}
+		free(why);
+		(void)spool_sync_state(w->dir, SPOOL_CORRUPT);
+		(void)spool_sync_dir(w->tmpdir);
+		log_warnx("spool: moved '%s' to '%s': its first %lu lines were "
+		    "acknowledged, see '%s'", from, to, w->acked_hits, err);
+	}
+	free(from);
+	free(to);
+	free(err);
+}
+
+/*
  * Seal the open batch, with the lock held: sync, rename into new/, sync
  * new/.  An empty batch is removed.  The seal's sync covers the lines still
- * queued for a group commit, so it answers them.  On failure the file stays
- * in tmp/ unlocked, where repair or the uploader seals it later, and the
- * generation is marked failed so its waiting writers answer 503.
+ * queued for a group commit, so it answers them.  When a sync failed (this
+ * one or a group commit's), the batch is first cut back to its acknowledged
+ * lines and the queued ones are answered 503 (see the contract above).
+ * Returns 0 when every line written is as durable as sync asks (the batch
+ * may still sit in tmp/ after a failed rename, where repair or the
+ * uploader seals it later), -1 when the lines not yet acknowledged are not.
  */
 static int
 spool_writer_seal_locked(struct spool_writer *w)
 {
 	char *from = NULL, *to = NULL;
-	int rc = -1;
+	uint64_t gen = w->gen;
+	int rc = 0;
 
 	/* The committer may be in fdatasync on our fd: it steps aside. */
 	w->sealers++;
 	while (w->syncing)
 		pthread_cond_wait(&w->cv, &w->lock);
 	w->sealers--;
+	if (w->gen != gen)
+		return w->sealed_rc;	/* sealed meanwhile, maybe cut */
 	if (w->fd == -1)
 		return 0;
 	from = spool_path(w->dir, SPOOL_TMP, w->name);
+	if (w->conf->sync != CONF_SYNC_NONE && !w->cut &&
+	    spool_datasync(w->fd) == -1) {
+		log_warn("spool: cannot sync '%s'", from);
+		w->cut = 1;
+	}
+	if (w->cut) {
+		rc = -1;
+		if (w->size == w->acked) {
+			/* Every line was acknowledged (as under sync=batch):
+			 * leave them to repair or the uploader, as on a
+			 * crash. */
+			log_warnx("spool: leaving '%s' to be sealed later",
+			    from);
+			goto out;
+		}
+		if (spool_writer_cut(w) == -1) {
+			spool_writer_aside(w);
+			goto out;
+		}
+	}
 	if (w->hits == 0) {
 		(void)unlink(from);
-		rc = 0;
 		goto out;
 	}
 	to = spool_path(w->dir, SPOOL_NEW, w->name);
-	if (w->conf->sync != CONF_SYNC_NONE && spool_datasync(w->fd) == -1) {
-		log_warn("spool: cannot sync '%s'", from);
-		goto out;
-	}
 	if (rename(from, to) == -1) {
 		log_warn("spool: cannot rename '%s' to '%s'", from, to);
 		goto out;
 	}
-	if (w->conf->sync != CONF_SYNC_NONE &&
-	    spool_sync_state(w->dir, SPOOL_NEW) == -1)
-		goto out;
+	if (w->conf->sync != CONF_SYNC_NONE)
+		(void)spool_sync_state(w->dir, SPOOL_NEW);
 	log_debug("spool: sealed '%s' (%lu hits, %" PRIu64 " bytes)", to,
 	    w->hits, w->size);
-	rc = 0;
 out:
-	/* A sync that failed earlier in this generation fails it too. */
-	if (rc == -1 || w->failed_gen == w->gen) {
-		w->failed_gen = w->gen;
-		rc = -1;
-	}
 	spool_answer_queue(w, rc);
 	close(w->fd);
 	w->fd = -1;
 	w->gen++;
+	w->sealed_rc = rc;
 	free(from);
 	free(to);
 	return rc;
@@ -408,13 +524,17 @@ static void
 spool_commit(struct spool_writer *w)
 {
 	struct spool_waiter *group, *failed = NULL, *wt;
-	uint64_t gen = w->gen;
+	uint64_t upto;
+	unsigned long upto_hits;
 	int fd = w->fd, rc, saved;
 
 	while (w->queue != NULL && w->sealers == 0) {
 		group = w->queue;
 		w->queue = NULL;
 		w->queue_tail = &w->queue;
+		/* The queue holds every line past the acknowledged ones. */
+		upto = w->size;
+		upto_hits = w->hits;
 		w->syncing = 1;
 		pthread_mutex_unlock(&w->lock);
 		rc = spool_datasync(fd);
@@ -425,16 +545,20 @@ spool_commit(struct spool_writer *w)
 			spool_tell(group);
 		pthread_mutex_lock(&w->lock);
 		w->syncing = 0;
-		if (rc == -1) {
+		if (rc == 0) {
+			w->acked = upto;
+			w->acked_hits = upto_hits;
+		} else {
 			log_warnx("spool: cannot sync '%s/tmp/%s': %s", w->dir,
 			    w->name, strerror(saved));
 			/*
 			 * Unknown state after a failed sync (a later one may
-			 * report success for lost pages): fail the whole
-			 * generation and start over in a new batch.
+			 * report success for lost pages): cut the lines not
+			 * acknowledged, seal, start over in a new batch; the
+			 * group is answered 503 once they are gone.
 			 */
 			failed = group;
-			w->failed_gen = gen;
+			w->cut = 1;
 			(void)spool_writer_seal_locked(w);
 			break;
 		}
@@ -484,9 +608,16 @@ spool_write(struct spool_writer *w, const char *line, size_t len,
 	}
 	w->size += len;
 	w->hits++;
+	if (c->sync != CONF_SYNC_ALWAYS) {
+		/* Acknowledged once written; the seal's sync is the batch's. */
+		w->acked = w->size;
+		w->acked_hits = w->hits;
+	}
 	if (w->size >= c->batch_max_bytes || w->hits >= c->batch_max_hits) {
-		/* The seal syncs the whole batch, this line with it. */
-		if (spool_writer_seal_locked(w) == -1) {
+		/* The seal syncs the whole batch, this line with it; without
+		 * sync=always the line was acknowledged like the others. */
+		if (spool_writer_seal_locked(w) == -1 &&
+		    c->sync == CONF_SYNC_ALWAYS) {
 			rc = -1;
 			errno = EIO;
 		}

@@ -46,6 +46,11 @@ URL=$BASE/$ID
 deploy_requests "$BASE"
 is "$(http_code -d x=1 "$BASE/522ed95e-1a2b-4c3d-8e4f-0000000000b2")" 404 \
     "unknown stream id: 404"
+# mod_proxy_fcgi streams a chunked body, without CONTENT_LENGTH: the
+# responder stops reading it at max_body (1M).
+head -c $((1024 * 1024 + 4096)) /dev/zero | tr '\0' 'a' >"$T/big"
+is "$(http_code -H 'Authorization: Bearer s3cret' -H 'Transfer-Encoding: chunked' \
+    --data-binary "@$T/big" "$URL")" 413 "a chunked body over max_body: 413"
 
 # One multi-threaded responder takes the whole concurrent load.
 out=$(python3 "$TOOLS/load.py" --url "$URL?token=s3cret" --n 2000 \

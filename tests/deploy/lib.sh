@@ -247,17 +247,22 @@ units_stop() {
 
 # --- nginx --------------------------------------------------------------
 
-# nginx_start PORT: nginx in the foreground on 127.0.0.1:PORT with its own
-# prefix, pid file, logs and temporary dirs under $T/nginx, its workers as
-# www-data, the server block including contrib/nginx/hookspool.conf (paths
-# substituted).  The packaged fastcgi_params sits beside the config, where
+# nginx_start PORT [CONTRIB [HTTP_CONTRIB]]: nginx in the foreground on
+# 127.0.0.1:PORT with its own prefix, pid file, logs and temporary dirs
+# under $T/nginx, its workers as www-data, the server block including
+# contrib/nginx/CONTRIB (hookspool.conf; paths substituted) and the http
+# block contrib/nginx/HTTP_CONTRIB, if given.  The packaged fastcgi_params sits beside the config, where
 # the relative include finds it, as it does in /etc/nginx.  Sets NGINX_PID.
 nginx_start() {
     local port=$1 d=$T/nginx
     mkdir -p "$d/www" "$d/tmp"
+    : >"$d/http.conf"
+    if [ -n "${3:-}" ]; then
+        deploy_copy "$top_srcdir/contrib/nginx/$3" "$d/http.conf" || return 1
+    fi
     cp "${NGINX_FASTCGI_PARAMS:-/etc/nginx/fastcgi_params}" "$d/fastcgi_params" ||
         return 1
-    deploy_copy "$top_srcdir/contrib/nginx/hookspool.conf" "$d/hookspool.conf" ||
+    deploy_copy "$top_srcdir/contrib/nginx/${2:-hookspool.conf}" "$d/hookspool.conf" ||
         return 1
     cat >"$d/nginx.conf" <<CONF
 daemon off;
@@ -274,6 +279,7 @@ http {
     proxy_temp_path $d/tmp/proxy;
     uwsgi_temp_path $d/tmp/uwsgi;
     scgi_temp_path $d/tmp/scgi;
+    include $d/http.conf;
     server {
         listen 127.0.0.1:$port;
         root $d/www;
