@@ -95,6 +95,23 @@ sig_base64_decode(const char *s, size_t len, unsigned char *out,
 	return (ssize_t)n;
 }
 
+ssize_t
+sig_std_key(const char *secret, size_t len, unsigned char *out,
+    size_t outlen)
+{
+	ssize_t n;
+
+	/* The spec's libraries take the prefix as optional. */
+	if (len >= strlen(SIG_WHSEC) &&
+	    strncmp(secret, SIG_WHSEC, strlen(SIG_WHSEC)) == 0) {
+		secret += strlen(SIG_WHSEC);
+		len -= strlen(SIG_WHSEC);
+	}
+	if ((n = sig_base64_decode(secret, len, out, outlen)) <= 0)
+		return -1;
+	return n;
+}
+
 /* Drop blanks at both ends of (*s, *len). */
 static void
 sig_trim(const char **s, size_t *len)
@@ -357,7 +374,6 @@ sig_verify_standard(const struct conf_stream *st, const char *body,
 	const void *parts[5];
 	size_t lens[5], klen = 0, tslen;
 	const char *id, *tsh, *sh, *secret = st->signature_secret;
-	const void *k;
 	long long t;
 	ssize_t n;
 	int ret = 0;
@@ -388,20 +404,13 @@ sig_verify_standard(const struct conf_stream *st, const char *body,
 		goto out;
 	}
 	klen = st->signature_secret_len;
-	if (klen > strlen(SIG_WHSEC) &&
-	    strncmp(secret, SIG_WHSEC, strlen(SIG_WHSEC)) == 0) {
-		klen -= strlen(SIG_WHSEC);
-		key = xmalloc(klen);
-		if ((n = sig_base64_decode(secret + strlen(SIG_WHSEC), klen,
-		    key, klen)) <= 0) {
-			log_debug("sig: stream %s: secret is not whsec_ base64",
-			    sig_name(st));
-			goto out;
-		}
-		klen = (size_t)n;
-		k = key;
-	} else
-		k = secret;
+	key = xmalloc(klen + 1);
+	if ((n = sig_std_key(secret, klen, key, klen + 1)) == -1) {
+		log_debug("sig: stream %s: secret is not base64",
+		    sig_name(st));
+		goto out;
+	}
+	klen = (size_t)n;
 	/* Sign the headers as sent: they are the sender's bytes. */
 	parts[0] = id;
 	lens[0] = strlen(id);
@@ -413,7 +422,7 @@ sig_verify_standard(const struct conf_stream *st, const char *body,
 	lens[3] = 1;
 	parts[4] = body;
 	lens[4] = len;
-	if (sig_hmac(k, klen, parts, lens, 5, want) == -1)
+	if (sig_hmac(key, klen, parts, lens, 5, want) == -1)
 		goto out;
 	ret = sig_match(&l, want);
 out:

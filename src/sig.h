@@ -13,9 +13,9 @@
  *                      is the key as written.
  *   standard-webhooks  webhook-id, webhook-timestamp, webhook-signature
  *                      ("v1,BASE64" separated by spaces; Svix's svix-*
- *                      names are accepted too), over "ID.TS.BODY"; a
- *                      "whsec_" secret is base64 after the prefix, any
- *                      other secret is the key as written.
+ *                      names are accepted too), over "ID.TS.BODY"; the
+ *                      secret is base64, after an optional "whsec_"
+ *                      (as the spec's own libraries read it).
  * The timestamp of the last two must be within signature_tolerance
  * seconds of now, either way (no check when it is <= 0).  Returns 1 when
  * valid (and for a stream without a signature), 0 otherwise: a missing
@@ -69,5 +69,8 @@ int	sig_hmac_parse(const char *, const char *, enum conf_sig_encoding,
 int	sig_parse_time(const char *, size_t, long long *);
 /* Standard or URL-safe base64, padding optional: decoded length, or -1. */
 ssize_t	sig_base64_decode(const char *, size_t, unsigned char *, size_t);
+/* A Standard Webhooks secret, "whsec_" optional, to its key bytes: the
+ * key's length (> 0), or -1 when it is not base64. */
+ssize_t	sig_std_key(const char *, size_t, unsigned char *, size_t);
 
 #endif

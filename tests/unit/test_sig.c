@@ -338,21 +338,102 @@ test_standard(void)
 	is_int(sig_verify(&st, body, strlen(body), req_header, &r, ts), 0,
 	    "Standard Webhooks: no signature header");
 
-	/* A secret without whsec_ is the key as written. */
+	/* A secret without whsec_ is base64 too, as the spec's libraries
+	 * read it: the key is its decoded bytes, never the text. */
 	snprintf(msg, sizeof(msg), "msg_2.%lld.%s", (long long)ts, body);
-	hmac("plain-secret", 12, msg, strlen(msg), mac);
+	hmac("\x01\x02\x03\x04\x05\x06", 6, msg, strlen(msg), mac);
 	EVP_EncodeBlock((unsigned char *)b64, mac, 32);
 	snprintf(hdr, sizeof(hdr), "v1,%s", b64);
-	stream(&st, CONF_SIG_STANDARD, "plain-secret");
+	stream(&st, CONF_SIG_STANDARD, "AQIDBAUG");
 	r.n = 0;
 	req_set(&r, "webhook-id", "msg_2");
 	req_set(&r, "webhook-timestamp", "1614265330");
 	req_set(&r, "webhook-signature", hdr);
 	is_int(sig_verify(&st, body, strlen(body), req_header, &r, ts), 1,
-	    "Standard Webhooks: raw secret");
+	    "Standard Webhooks: a secret without whsec_ is base64");
 	req_set(&r, "webhook-timestamp", "1614265331");
 	is_int(sig_verify(&st, body, strlen(body), req_header, &r, ts), 0,
 	    "Standard Webhooks: the timestamp is signed");
+	stream(&st, CONF_SIG_STANDARD, "not base64!");
+	req_set(&r, "webhook-timestamp", "1614265330");
+	is_int(sig_verify(&st, body, strlen(body), req_header, &r, ts), 0,
+	    "Standard Webhooks: a secret that is not base64 never matches");
+}
+
+/*
+ * The published vectors of the Standard Webhooks reference libraries,
+ * as given in github.com/standard-webhooks/standard-webhooks,
+ * libraries/javascript/src/webhook.test.ts and libraries/go/
+ * webhook_test.go: "sign function works" (secret, msg_id, timestamp,
+ * payload -> signature), "verification works with and without signature
+ * prefix" (the same secret without "whsec_"), and the invalid, partial
+ * and multi-signature cases.
+ */
+static const struct {
+	const char	*secret, *id, *ts, *payload, *sig, *what;
+	int		 want;
+} std_vectors[] = {
+	{ "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+	    "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330",
+	    "{\"test\": 2432232314}",
+	    "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+	    "sign function works", 1 },
+	{ "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+	    "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330",
+	    "{\"test\": 2432232314}",
+	    "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+	    "works without the whsec_ prefix", 1 },
+	{ "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+	    "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330",
+	    "{\"test\": 2432232314}",
+	    "v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc=",
+	    "invalid signature is invalid", 0 },
+	{ "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+	    "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330",
+	    "{\"test\": 2432232314}", "v1,dawfeoifkpqwoekfpqoekf",
+	    "invalid signature throws error", 0 },
+	{ "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+	    "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330",
+	    "{\"test\": 2432232314}", "v1,g0hM9",
+	    "partial signature throws error", 0 },
+	{ "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+	    "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330",
+	    "{\"test\": 2432232314}", "v1,",
+	    "empty signature throws error", 0 },
+	{ "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+	    "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330",
+	    "{\"test\": 2432232314}",
+	    "v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc= "
+	    "v2,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc= "
+	    "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE= "
+	    "v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc=",
+	    "multi sig payload is valid", 1 },
+	{ "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+	    "msg_p5jXN8AQM9LWM0D4loKWxJek", "hello",
+	    "{\"test\": 2432232314}",
+	    "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+	    "invalid timestamp throws error", 0 },
+};
+
+static void
+test_standard_vectors(void)
+{
+	struct conf_stream st;
+	struct req r;
+	size_t i;
+
+	for (i = 0; i < sizeof(std_vectors) / sizeof(std_vectors[0]); i++) {
+		stream(&st, CONF_SIG_STANDARD, std_vectors[i].secret);
+		st.signature_tolerance = 0;
+		r.n = 0;
+		req_set(&r, "webhook-id", std_vectors[i].id);
+		req_set(&r, "webhook-timestamp", std_vectors[i].ts);
+		req_set(&r, "webhook-signature", std_vectors[i].sig);
+		is_int(sig_verify(&st, std_vectors[i].payload,
+		    strlen(std_vectors[i].payload), req_header, &r,
+		    1614265330), std_vectors[i].want,
+		    "Standard Webhooks vector: %s", std_vectors[i].what);
+	}
 }
 
 static void
@@ -414,6 +495,7 @@ main(void)
 	test_hmac_generic();
 	test_stripe();
 	test_standard();
+	test_standard_vectors();
 	test_token();
 	return tap_done();
 }
