@@ -50,7 +50,8 @@ enum conf_type {
 	T_RESPONSE,
 	T_SIG,
 	T_SIGENC,
-	T_SIGPOL
+	T_SIGPOL,
+	T_SIGCOV
 };
 
 struct conf_key {
@@ -126,6 +127,8 @@ static const struct conf_key conf_keys[] = {
 	    S(signature_secret_file), NULL, 0, 0 },
 	{ "signature_policy", SC_STREAM, T_SIGPOL, S(signature_policy),
 	    "reject", 0, 0 },
+	{ "signature_covers", SC_STREAM, T_SIGCOV, S(signature_covers),
+	    "body", 0, 0 },
 	{ "signature_tolerance", SC_STREAM, T_DURATION,
 	    S(signature_tolerance), "300s", 0, 86400 * 7 },
 	{ "cors_origin", SC_STREAM, T_STR, S(cors_origin), NULL, 0, 0 },
@@ -379,6 +382,7 @@ static const char *const conf_sig_names[] = { "off", "hmac-sha256",
 	"stripe", "standard-webhooks", NULL };
 static const char *const conf_sigenc_names[] = { "hex", "base64", NULL };
 static const char *const conf_sigpol_names[] = { "reject", "record", NULL };
+static const char *const conf_sigcov_names[] = { "body", "query", NULL };
 
 /* Parse one value into the struct field; 0 or -1 (already reported). */
 static int
@@ -477,6 +481,11 @@ conf_set(struct conf_parse *p, const struct conf_key *k, void *base,
 		if (conf_enum(value, conf_sigpol_names, &e) == -1)
 			goto bad;
 		*(enum conf_sig_policy *)field = e;
+		return 0;
+	case T_SIGCOV:
+		if (conf_enum(value, conf_sigcov_names, &e) == -1)
+			goto bad;
+		*(enum conf_sig_covers *)field = e;
 		return 0;
 	}
 bad:
@@ -761,6 +770,13 @@ conf_check(struct conf_parse *p)
 				    st->name);
 			else if (st->signature == CONF_SIG_STANDARD)
 				conf_check_std_secret(p, st);
+			if (st->signature_covers == CONF_SIGCOV_BODY &&
+			    st->signature_policy == CONF_SIGPOL_REJECT &&
+			    !(st->methods & (CONF_M_POST | CONF_M_PUT)))
+				conf_error(p, "stream '%s': a signature over "
+				    "the body refuses GET and HEAD, and methods "
+				    "has neither POST nor PUT (signature_covers "
+				    "= query?)", st->name);
 			if (st->signature == CONF_SIG_HMAC_SHA256 &&
 			    st->signature_header == NULL)
 				conf_error(p, "stream '%s': signature "
@@ -982,6 +998,10 @@ conf_print_value(FILE *fp, const struct conf_key *k, const void *base)
 		break;
 	case T_SIGPOL:
 		fputs(conf_sigpol_names[*(const enum conf_sig_policy *)field],
+		    fp);
+		break;
+	case T_SIGCOV:
+		fputs(conf_sigcov_names[*(const enum conf_sig_covers *)field],
 		    fp);
 		break;
 	}

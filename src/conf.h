@@ -37,6 +37,11 @@ enum conf_sig_encoding {
 	CONF_SIGENC_BASE64
 };
 
+enum conf_sig_covers {
+	CONF_SIGCOV_BODY,
+	CONF_SIGCOV_QUERY
+};
+
 enum conf_sig_policy {
 	CONF_SIGPOL_REJECT,
 	CONF_SIGPOL_RECORD
@@ -76,6 +81,7 @@ struct conf_stream {
 	char		*signature_secret_file;
 	int		 signature_secret_line;	/* where either was set */
 	enum conf_sig_policy signature_policy;
+	enum conf_sig_covers signature_covers;	/* of a GET or HEAD */
 	long		 signature_tolerance;
 	char		*cors_origin;
 	int		 line;		/* where the section starts */

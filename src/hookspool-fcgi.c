@@ -177,7 +177,7 @@ fcgi_allow(const struct conf_stream *st, char *out, size_t len)
 
 	out[0] = '\0';
 	for (bit = CONF_M_GET; bit <= CONF_M_OPTIONS; bit <<= 1) {
-		if (!(st->methods & bit) &&
+		if (!(sig_methods(st) & bit) &&
 		    !(bit == CONF_M_OPTIONS && st->cors_origin != NULL))
 			continue;
 		n += (size_t)snprintf(out + n, n < len ? len - n : 0, "%s%s",
@@ -471,7 +471,7 @@ fcgi_handle(struct fcgi_worker *w, struct fcgi_pending *p)
 	struct fcgi_stream *fs;
 	struct conf_stream *st;
 	struct hit h;
-	struct buf hnames;
+	struct buf hnames, qstrip;
 	const char *path_end, *seg, *payload;
 	size_t plen, seglen, i;
 	char allow[64];
@@ -514,7 +514,7 @@ fcgi_handle(struct fcgi_worker *w, struct fcgi_pending *p)
 		    st->cors_origin, allow);
 		return 0;
 	}
-	if (bit == 0 || !(st->methods & bit)) {
+	if (bit == 0 || !(sig_methods(st) & bit)) {
 		char hdr[96];
 
 		fcgi_allow(st, allow, sizeof allow);
@@ -555,8 +555,9 @@ fcgi_handle(struct fcgi_worker *w, struct fcgi_pending *p)
 	h.signature_valid = -1;
 	want_sig = st->signature != CONF_SIG_NONE;
 	if (want_sig) {
-		h.signature_valid = sig_verify(st, payload, plen, fcgi_header,
-		    r, time(NULL));
+		h.signature_valid = sig_verify_request(st, bit == CONF_M_GET ||
+		    bit == CONF_M_HEAD, payload, plen, query, fcgi_header, r,
+		    time(NULL));
 		if (!h.signature_valid &&
 		    st->signature_policy == CONF_SIGPOL_REJECT) {
 			fcgi_error(r, st, 401, "Unauthorized", NULL);
@@ -568,6 +569,11 @@ fcgi_handle(struct fcgi_worker *w, struct fcgi_pending *p)
 		    "Retry-After: 60\r\n");
 		return 0;
 	}
+	/* The token stays out of every stored copy: query, payload, params. */
+	buf_init(&qstrip, 0);
+	if (st->token != NULL && query != NULL &&
+	    sig_token_strip(query, &qstrip) == 1)
+		query = buf_str(&qstrip);
 	/* GET and HEAD carry their hit in the query string. */
 	if (bit == CONF_M_GET || bit == CONF_M_HEAD) {
 		payload = query != NULL ? query : "";
@@ -599,6 +605,7 @@ fcgi_handle(struct fcgi_worker *w, struct fcgi_pending *p)
 	rc = hit_encode(st, &h, &w->line);
 	json_decref(params);
 	buf_release(&hnames);
+	buf_release(&qstrip);
 	if (rc == -1) {
 		fcgi_error(r, st, 413, "Payload Too Large", NULL);
 		return 0;

@@ -25,11 +25,21 @@
  * header(ctx, name) returns a request header by its HTTP name ("Stripe-
  * Signature"), case-insensitively, or NULL.
  *
+ * sig_verify_request() is sig_verify() for a whole request: a bodyless
+ * one (GET, HEAD) is checked against its raw query string when the stream
+ * says signature_covers = query, and is never valid otherwise, since a
+ * body signature says nothing of the query that would be stored.
+ * sig_methods() is the stream's methods less GET and HEAD when those can
+ * only be refused (signature over the body, policy reject).
+ *
  * sig_token_ok() returns 1 when the stream needs no token or the request
  * carries it: "Authorization: Bearer TOKEN", "Authorization: Basic"
  * base64(anyuser:TOKEN), or token=TOKEN in the query (percent-decoded; a
  * '+' may stand for itself or a space).  0 otherwise.  Constant time in
- * the token's contents and length.
+ * the token's contents and length.  sig_token_strip() copies a query
+ * string into out without its token pairs (any pair whose decoded name is
+ * "token"), every other byte as sent: 1 when it dropped one, 0 when
+ * there was none, -1 when out is full.
  *
  * The parsers below are pure and exported for the fuzz targets; they
  * never read past a NUL and keep at most SIG_MAX signatures (the rest are
@@ -42,6 +52,7 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "buf.h"
 #include "conf.h"
 
 #define SIG_LEN	32		/* SHA-256 */
@@ -56,7 +67,12 @@ struct sig_list {
 
 int	sig_verify(const struct conf_stream *, const char *, size_t,
 	    const char *(*)(void *, const char *), void *, time_t);
+int	sig_verify_request(const struct conf_stream *, int, const char *,
+	    size_t, const char *, const char *(*)(void *, const char *), void *,
+	    time_t);
+unsigned sig_methods(const struct conf_stream *);
 int	sig_token_ok(const struct conf_stream *, const char *, const char *);
+int	sig_token_strip(const char *, struct buf *);
 
 /* "t=TS,v1=HEX,...": 0 with *t and the v1 list (maybe empty), or -1. */
 int	sig_stripe_parse(const char *, long long *, struct sig_list *);

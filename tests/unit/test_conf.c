@@ -209,6 +209,14 @@ main(void)
 	ok(load("[stream a]\nid = x\nspool_dir = /x\n", 0600) == NULL,
 	    "global key in a stream refused");
 	ok(load("[other]\nx = 1\n", 0600) == NULL, "unknown section refused");
+	ok(refused_at("[stream a]\nid = x\nmethods = GET\nsignature = stripe\n"
+	    "signature_secret = s\n", 0600, 2, "neither POST nor PUT"),
+	    "a body signature on a GET-only stream refused");
+	c = load("[stream a]\nid = x\nmethods = GET\nsignature = stripe\n"
+	    "signature_secret = s\nsignature_covers = query\n", 0600);
+	ok(c != NULL && c->streams[0].signature_covers == CONF_SIGCOV_QUERY,
+	    "signature_covers = query");
+	conf_free(c);
 	test_std_secret();
 	test_file_rules();
 	unlink(path);

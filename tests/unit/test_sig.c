@@ -488,6 +488,64 @@ test_token(void)
 	is_int(sig_token_ok(&st, NULL, "token=a+b"), 1, "a literal '+'");
 }
 
+static void
+strip(const char *q, int want_rc, const char *want)
+{
+	struct buf b;
+	int rc;
+
+	buf_init(&b, 0);
+	rc = sig_token_strip(q, &b);
+	ok(rc == want_rc && strcmp(buf_str(&b), want) == 0,
+	    "strip '%s' -> '%s' (got %d '%s')", q, want, rc, buf_str(&b));
+	buf_release(&b);
+}
+
+static void
+test_token_strip(void)
+{
+	strip("a=1&token=x&b=%20c+d", 1, "a=1&b=%20c+d");
+	strip("token=x&a=1&&b=", 1, "a=1&&b=");
+	strip("a=1&token=x", 1, "a=1");
+	strip("token=x", 1, "");
+	strip("to%6Ben=x&token&z=9", 1, "z=9");
+	strip("tokens=x&xtoken=y&a[token]=z", 0,
+	    "tokens=x&xtoken=y&a[token]=z");
+	strip("", 0, "");
+	strip("a=1&&", 0, "a=1&&");
+}
+
+static void
+test_bodyless(void)
+{
+	struct conf_stream st;
+	struct req r = { .n = 0 };
+	unsigned char mac[32];
+	char hdr[80];
+
+	stream(&st, CONF_SIG_HMAC_SHA256, "k");
+	st.signature_header = "X-Sig";
+	st.methods = CONF_M_GET | CONF_M_HEAD | CONF_M_POST;
+	hmac("k", 1, "", 0, mac);
+	tohex(mac, 32, hdr);
+	req_set(&r, "X-Sig", hdr);
+	is_int(sig_verify_request(&st, 1, "", 0, "order=FORGED", req_header,
+	    &r, 0), 0, "a GET is never valid under a body signature");
+	is_int(sig_methods(&st), CONF_M_POST, "... and GET, HEAD are refused");
+	st.signature_policy = CONF_SIGPOL_RECORD;
+	is_int(sig_methods(&st), st.methods, "... or recorded under record");
+	st.signature_covers = CONF_SIGCOV_QUERY;
+	is_int(sig_methods(&st), st.methods, "signature_covers = query");
+	hmac("k", 1, "a=1", 3, mac);
+	tohex(mac, 32, hdr);
+	is_int(sig_verify_request(&st, 1, "", 0, "a=1", req_header, &r, 0),
+	    1, "the query's signature verifies a GET");
+	is_int(sig_verify_request(&st, 1, "", 0, "a=2", req_header, &r, 0),
+	    0, "another query does not");
+	is_int(sig_verify_request(&st, 0, "a=1", 3, "x=1", req_header, &r, 0),
+	    1, "a POST is checked against its body");
+}
+
 int
 main(void)
 {
@@ -497,5 +555,7 @@ main(void)
 	test_standard();
 	test_standard_vectors();
 	test_token();
+	test_token_strip();
+	test_bodyless();
 	return tap_done();
 }
