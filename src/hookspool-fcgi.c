@@ -14,6 +14,9 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -606,6 +609,12 @@ fcgi_handle(struct fcgi_worker *w, struct fcgi_pending *p)
 	json_decref(params);
 	buf_release(&hnames);
 	buf_release(&qstrip);
+#ifdef __GLIBC__
+	/* glibc keeps what a big request's params tree freed in this
+	 * thread's arena for ever (x threads): give it back. */
+	if (plen > 256 * 1024)
+		(void)malloc_trim(0);
+#endif
 	if (rc == -1) {
 		fcgi_error(r, st, 413, "Payload Too Large", NULL);
 		return 0;

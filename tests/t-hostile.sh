@@ -161,14 +161,25 @@ import sys
 with open(sys.argv[1], "w") as f:
     f.write("&".join("a[%d][b][c]=%d" % (i, i) for i in range(60000)))
 PY
+python3 - "$T/edge.form" "$T/edge.json" <<'PY'
+import json, sys
+# At the bounds: 1,000 pairs 16 deep with long values; 20,000 JSON values.
+with open(sys.argv[1], "w") as f:
+    f.write("&".join("k%d%s=%s" % (i, "[y]" * 16, "v" * 900)
+                     for i in range(1000)))
+with open(sys.argv[2], "w") as f:
+    json.dump([{"k%d" % i: i} for i in range(9999)], f)
+PY
 echo "# deep.form: $(stat -c %s "$T/deep.form") bytes, wide.form: $(stat -c %s "$T/wide.form") bytes"
 FORM='Content-Type: application/x-www-form-urlencoded'
 n0=$(stream_lines form)
 sent=0
 for i in 1 2 3 4 5 6 7 8; do
     pids=()
-    for f in deep wide; do
-        curl -s -o /dev/null -H "$FORM" --data-binary "@$T/$f.form" \
+    for f in deep.form wide.form edge.form edge.json; do
+        ct=$FORM
+        [ "${f#*.}" = json ] && ct='Content-Type: application/json'
+        curl -s -o /dev/null -H "$ct" --data-binary "@$T/$f" \
             "$(url form)" &
         pids+=($!)
         sent=$((sent + 1))
@@ -176,6 +187,10 @@ for i in 1 2 3 4 5 6 7 8; do
     wait "${pids[@]}"
 done
 is "$(stream_lines form)" $((n0 + sent)) "hostile forms: all $sent hits stored"
+is "$(grep -rhF --exclude='.*' '"params":{"k0":{"y"' "$T/spool/form" | wc -l)" 8 \
+    "forms at the bounds have their params"
+is "$(grep -rhF --exclude='.*' '"params":[{"k0":0}' "$T/spool/form" | wc -l)" 8 \
+    "JSON at the bounds has its params"
 rss_ok() {
     local p kb max=0
     for p in $(responder_pids); do
