@@ -186,6 +186,8 @@ for i in 1 2 3 4 5 6 7 8; do
     done
     wait "${pids[@]}"
 done
+# Sealed first, so that no batch moves under the counts.
+seal_responders form
 is "$(stream_lines form)" $((n0 + sent)) "hostile forms: all $sent hits stored"
 is "$(grep -rhF --exclude='.*' '"params":{"k0":{"y"' "$T/spool/form" | wc -l)" 8 \
     "forms at the bounds have their params"
@@ -200,7 +202,11 @@ rss_ok() {
     done
     [ "$max" -gt 0 ] && [ "$max" -lt 30000 ]
 }
-check "hostile forms: every responder's RSS stays under 30 MB" rss_ok
+if ldd "$HS_FCGI" 2>/dev/null | grep -q libasan; then
+    echo "# built with ASan: its allocator keeps freed memory, RSS not checked"
+else
+    check "hostile forms: every responder's RSS stays under 30 MB" rss_ok
+fi
 req "$(url form)" -H "$FORM" -d 'a[b]=1&c=2'
 if line=$(find_line "$(resp_hit)"); then
     is "$(jq -c .params <<<"$line")" '{"a":{"b":"1"},"c":"2"}' \
