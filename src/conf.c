@@ -634,6 +634,8 @@ conf_reader(char *str, int num, void *stream)
 	if (num < 1 || len >= (size_t)num)
 		conf_error(p, "line too long (%zu characters, at most %d)",
 		    len, num - 1);
+	else if (memchr(p->lbuf, '\0', len) != NULL)
+		conf_error(p, "a NUL byte in the line");
 	else if (conf_inline_comment(p->lbuf))
 		conf_error(p, "';' after a blank starts an inline comment "
 		    "and would cut this line; remove the comment or the "

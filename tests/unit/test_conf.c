@@ -132,6 +132,16 @@ test_file_rules(void)
 	    "bogus = 1\n", 300, 7);
 	ok(refused_at(text, 0600, 4, "unknown key 'bogus'"),
 	    "a long comment line does not shift the line numbers");
+	{
+		FILE *fp = fopen(path, "w");
+
+		fwrite("[stream a]\nid = x\ntoken = ab\0cd\n", 1, 31, fp);
+		fclose(fp);
+		chmod(path, 0600);
+		ok((c = conf_load(path, 1)) == NULL,
+		    "a NUL byte does not cut a value");
+		conf_free(c);
+	}
 	snprintf(text, sizeof text, "[stream a]\nid = x\ntable = p.d.%0*d\n",
 	    150, 7);
 	c = load(text, 0600);
