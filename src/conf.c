@@ -776,9 +776,9 @@ conf_check(struct conf_parse *p)
 			    st->signature_policy == CONF_SIGPOL_REJECT &&
 			    !(st->methods & (CONF_M_POST | CONF_M_PUT)))
 				conf_error(p, "stream '%s': a signature over "
-				    "the body refuses GET and HEAD, and methods "
-				    "has neither POST nor PUT (signature_covers "
-				    "= query?)", st->name);
+				    "the body refuses GET and HEAD, and "
+				    "methods has neither POST nor PUT "
+				    "(signature_covers = query?)", st->name);
 			if (st->signature == CONF_SIG_HMAC_SHA256 &&
 			    st->signature_header == NULL)
 				conf_error(p, "stream '%s': signature "

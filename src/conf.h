@@ -79,7 +79,7 @@ struct conf_stream {
 	char		*signature_secret;
 	size_t		 signature_secret_len;
 	char		*signature_secret_file;
-	int		 signature_secret_line;	/* where either was set */
+	int		 signature_secret_line; /* where either was set */
 	enum conf_sig_policy signature_policy;
 	enum conf_sig_covers signature_covers;	/* of a GET or HEAD */
 	long		 signature_tolerance;
