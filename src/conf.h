@@ -2,8 +2,10 @@
  * conf: the configuration file (INI, parsed with libinih) and the table of
  * settings with their defaults.  conf_load() returns 0, or -1 after logging
  * "file:line: message"; it refuses a file that holds a secret and is
- * readable by group or others.  Durations are kept in seconds, sizes in
- * bytes.  Nothing here exits.
+ * readable by others, a file writable by others or owned by neither root
+ * nor the running user, and any line inih would change (an inline ';'
+ * comment, a line longer than its buffer, a NUL byte).  Durations are
+ * kept in seconds, sizes in bytes.  Nothing here exits.
  */
 #ifndef HS_CONF_H
 #define HS_CONF_H
