@@ -1,7 +1,8 @@
 /*
- * libFuzzer target for sig.c: the header parsers on the whole input, then
- * sig_verify() and sig_token_ok() on fixed streams with headers cut from
- * the input's first lines and the rest as the body.
+ * libFuzzer target for sig.c: the header parsers, the Standard Webhooks key
+ * and the token stripper on the whole input, then sig_verify(),
+ * sig_verify_request() and sig_token_ok() on fixed streams with headers
+ * cut from the input's first lines and the rest as the body.
  */
 #include "config.h"
 
@@ -55,6 +56,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct conf_stream st;
 	struct sig_list l;
 	struct ctx c;
+	struct buf q;
 	unsigned char out[SIG_LEN], big[256];
 	char *s, *p, *nl;
 	const char *body;
@@ -70,6 +72,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)sig_hmac_parse(s, NULL, CONF_SIGENC_BASE64, out);
 	(void)sig_parse_time(s, size, &t);
 	(void)sig_base64_decode(s, size, big, sizeof(big));
+	(void)sig_std_key(s, size, big, sizeof(big));
+	buf_init(&q, 0);
+	(void)sig_token_strip(s, &q);
+	buf_release(&q);
 
 	/* Lines 1-3 are headers, the rest (NULs and all) is the body. */
 	p = s;
@@ -100,6 +106,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)sig_verify(&st, body, size - (size_t)(p - s), header, &c,
 	    1614265330);
 	(void)sig_token_ok(&st, c.line[0], c.line[1]);
+	st.signature_covers = CONF_SIGCOV_QUERY;
+	(void)sig_verify_request(&st, 1, body, 0, c.line[1], header, &c,
+	    1614265330);
 	free(s);
 	return 0;
 }

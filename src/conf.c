@@ -25,6 +25,7 @@
 #include "hit.h"
 #include "http.h"
 #include "log.h"
+#include "sig.h"
 #include "xmalloc.h"
 
 #ifndef HS_SYSCONFDIR
@@ -51,6 +52,7 @@ enum conf_type {
 	T_SIG,
 	T_SIGENC,
 	T_SIGPOL,
+	T_SIGCOV,
 	T_BOOL		/* int 0 or 1: yes/no, on/off, true/false, 1/0 */
 };
 
@@ -132,6 +134,8 @@ static const struct conf_key conf_keys[] = {
 	    S(signature_secret_file), NULL, 0, 0 },
 	{ "signature_policy", SC_STREAM, T_SIGPOL, S(signature_policy),
 	    "reject", 0, 0 },
+	{ "signature_covers", SC_STREAM, T_SIGCOV, S(signature_covers),
+	    "body", 0, 0 },
 	{ "signature_tolerance", SC_STREAM, T_DURATION,
 	    S(signature_tolerance), "300s", 0, 86400 * 7 },
 	{ "cors_origin", SC_STREAM, T_STR, S(cors_origin), NULL, 0, 0 },
@@ -154,6 +158,8 @@ struct conf_parse {
 	int		 errors;
 	struct conf_stream *cur;
 	unsigned char	 seen[CONF_NKEYS];	/* per section */
+	char		*lbuf;		/* conf_reader's whole line */
+	size_t		 lcap;
 };
 
 const char *
@@ -383,6 +389,7 @@ static const char *const conf_sig_names[] = { "off", "hmac-sha256",
 	"stripe", "standard-webhooks", NULL };
 static const char *const conf_sigenc_names[] = { "hex", "base64", NULL };
 static const char *const conf_sigpol_names[] = { "reject", "record", NULL };
+static const char *const conf_sigcov_names[] = { "body", "query", NULL };
 static const char *const conf_bool_names[] = { "no", "yes", "off", "on",
 	"false", "true", "0", "1", NULL };
 
@@ -492,6 +499,11 @@ conf_set(struct conf_parse *p, const struct conf_key *k, void *base,
 			goto bad;
 		*(enum conf_sig_policy *)field = e;
 		return 0;
+	case T_SIGCOV:
+		if (conf_enum(value, conf_sigcov_names, &e) == -1)
+			goto bad;
+		*(enum conf_sig_covers *)field = e;
+		return 0;
 	case T_BOOL:
 		if (conf_enum(value, conf_bool_names, &e) == -1)
 			goto bad;
@@ -592,21 +604,67 @@ conf_handler(void *user, const char *section, const char *name,
 		return 1;
 	}
 	p->seen[i] = 1;
+	if (conf_keys[i].off == S(signature_secret) ||
+	    conf_keys[i].off == S(signature_secret_file))
+		p->cur->signature_secret_line = p->line;
 	(void)conf_set(p, &conf_keys[i], scope == SC_GLOBAL ? (void *)c :
 	    (void *)p->cur, value);
 	return 1;
 }
 
-/* inih reads through us so that errors can name the line. */
+/*
+ * A ';' after a blank starts an inline comment for inih (Debian builds it
+ * so), which would cut "token = abc ;def" to "abc" without a word.  Lines
+ * that start with ';' or '#' are whole comments and fine.
+ */
+static int
+conf_inline_comment(const char *s)
+{
+	while (isspace((unsigned char)*s))
+		s++;
+	if (*s == ';' || *s == '#')
+		return 0;
+	for (; *s != '\0'; s++)
+		if (isspace((unsigned char)s[0]) && s[1] == ';')
+			return 1;
+	return 0;
+}
+
+/*
+ * inih reads through us, one whole line per call, so that its line count
+ * and ours agree.  A line it would cut (longer than its buffer of num
+ * bytes) or change (an inline comment) is reported here, on its own
+ * line, and inih gets an empty line instead: no value is ever changed
+ * silently.
+ */
 static char *
 conf_reader(char *str, int num, void *stream)
 {
 	struct conf_parse *p = stream;
-	char *r;
+	ssize_t n;
+	size_t len;
 
-	if ((r = fgets(str, num, p->fp)) != NULL)
-		p->line++;
-	return r;
+	if ((n = getline(&p->lbuf, &p->lcap, p->fp)) == -1)
+		return NULL;
+	p->line++;
+	len = (size_t)n;
+	while (len > 0 && (p->lbuf[len - 1] == '\n' ||
+	    p->lbuf[len - 1] == '\r'))
+		len--;
+	p->lbuf[len] = '\0';
+	str[0] = '\0';
+	if (num < 1 || len >= (size_t)num)
+		conf_error(p, "line too long (%zu characters, at most %d)",
+		    len, num - 1);
+	else if (memchr(p->lbuf, '\0', len) != NULL)
+		conf_error(p, "a NUL byte in the line");
+	else if (conf_inline_comment(p->lbuf))
+		conf_error(p, "';' after a blank starts an inline comment "
+		    "and would cut this line; remove the comment or the "
+		    "blank");
+	else
+		memcpy(str, p->lbuf, len + 1);
+	return str;
 }
 
 static int
@@ -640,6 +698,30 @@ fail:
 	fclose(fp);
 	buf_release(&b);
 	return -1;
+}
+
+/* The Standard Webhooks secret is base64 ("whsec_" optional): a secret
+ * that is not could never verify a hit. */
+static void
+conf_check_std_secret(struct conf_parse *p, const struct conf_stream *st)
+{
+	unsigned char *key;
+	size_t len = st->signature_secret_len;
+	int line = p->line;
+
+	key = xmalloc(len + 1);
+	if (sig_std_key(st->signature_secret, len, key, len + 1) == -1) {
+		p->line = st->signature_secret_line;
+		conf_error(p, "stream '%s': the standard-webhooks secret%s%s%s "
+		    "is not base64 (after an optional whsec_)", st->name,
+		    st->signature_secret_file != NULL ? " in '" : "",
+		    st->signature_secret_file != NULL ?
+		    st->signature_secret_file : "",
+		    st->signature_secret_file != NULL ? "'" : "");
+		p->line = line;
+	}
+	explicit_bzero(key, len + 1);
+	free(key);
 }
 
 /* Cross-key checks, once every key is read. */
@@ -710,6 +792,15 @@ conf_check(struct conf_parse *p)
 				conf_error(p, "stream '%s': signature needs "
 				    "signature_secret or signature_secret_file",
 				    st->name);
+			else if (st->signature == CONF_SIG_STANDARD)
+				conf_check_std_secret(p, st);
+			if (st->signature_covers == CONF_SIGCOV_BODY &&
+			    st->signature_policy == CONF_SIGPOL_REJECT &&
+			    !(st->methods & (CONF_M_POST | CONF_M_PUT)))
+				conf_error(p, "stream '%s': a signature over "
+				    "the body refuses GET and HEAD, and "
+				    "methods has neither POST nor PUT "
+				    "(signature_covers = query?)", st->name);
 			if (st->signature == CONF_SIG_HMAC_SHA256 &&
 			    st->signature_header == NULL)
 				conf_error(p, "stream '%s': signature "
@@ -717,6 +808,34 @@ conf_check(struct conf_parse *p)
 				    st->name);
 		}
 	}
+}
+
+/*
+ * Whoever may write the file chooses the programs we run (credentials =
+ * command:...): as msmtp, trust it only when its owner is root or
+ * ourselves and others cannot write it.  Returns the number of errors.
+ */
+static int
+conf_perms(const struct conf *c, const char *path, const struct stat *sb)
+{
+	int errors = 0;
+
+	if (c->has_secret && (sb->st_mode & S_IROTH)) {
+		log_warnx("%s: holds a secret (token or signature_secret) and "
+		    "is readable by others; chmod o-r it", path);
+		errors++;
+	}
+	if (sb->st_mode & S_IWOTH) {
+		log_warnx("%s: is writable by others; chmod o-w it", path);
+		errors++;
+	}
+	if (sb->st_uid != 0 && sb->st_uid != geteuid()) {
+		log_warnx("%s: belongs to uid %lu, neither root nor the user "
+		    "running this (uid %lu); chown it", path,
+		    (unsigned long)sb->st_uid, (unsigned long)geteuid());
+		errors++;
+	}
+	return errors;
 }
 
 struct conf *
@@ -738,6 +857,7 @@ conf_load(const char *path, int check_perms)
 		goto fail;
 	}
 	rc = ini_parse_stream(conf_reader, &p, conf_handler, &p);
+	free(p.lbuf);
 	if (rc > 0) {
 		p.line = rc;
 		conf_error(&p, "syntax error");
@@ -748,11 +868,8 @@ conf_load(const char *path, int check_perms)
 	if (fstat(fileno(p.fp), &sb) == -1) {
 		log_warn("%s: fstat", path);
 		p.errors++;
-	} else if (check_perms && c->has_secret && (sb.st_mode & S_IROTH)) {
-		log_warnx("%s: holds a secret (token or signature_secret) and "
-		    "is readable by others; chmod o-r it", path);
-		p.errors++;
-	}
+	} else if (check_perms)
+		p.errors += conf_perms(c, path, &sb);
 	fclose(p.fp);
 	conf_check(&p);
 	if (p.errors > 0)
@@ -905,6 +1022,10 @@ conf_print_value(FILE *fp, const struct conf_key *k, const void *base)
 		break;
 	case T_SIGPOL:
 		fputs(conf_sigpol_names[*(const enum conf_sig_policy *)field],
+		    fp);
+		break;
+	case T_SIGCOV:
+		fputs(conf_sigcov_names[*(const enum conf_sig_covers *)field],
 		    fp);
 		break;
 	case T_BOOL:

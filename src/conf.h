@@ -2,8 +2,10 @@
  * conf: the configuration file (INI, parsed with libinih) and the table of
  * settings with their defaults.  conf_load() returns 0, or -1 after logging
  * "file:line: message"; it refuses a file that holds a secret and is
- * readable by group or others.  Durations are kept in seconds, sizes in
- * bytes.  Nothing here exits.
+ * readable by others, a file writable by others or owned by neither root
+ * nor the running user, and any line inih would change (an inline ';'
+ * comment, a line longer than its buffer, a NUL byte).  Durations are
+ * kept in seconds, sizes in bytes.  Nothing here exits.
  */
 #ifndef HS_CONF_H
 #define HS_CONF_H
@@ -35,6 +37,11 @@ enum conf_sig {
 enum conf_sig_encoding {
 	CONF_SIGENC_HEX,
 	CONF_SIGENC_BASE64
+};
+
+enum conf_sig_covers {
+	CONF_SIGCOV_BODY,
+	CONF_SIGCOV_QUERY
 };
 
 enum conf_sig_policy {
@@ -74,7 +81,9 @@ struct conf_stream {
 	char		*signature_secret;
 	size_t		 signature_secret_len;
 	char		*signature_secret_file;
+	int		 signature_secret_line; /* where either was set */
 	enum conf_sig_policy signature_policy;
+	enum conf_sig_covers signature_covers;	/* of a GET or HEAD */
 	long		 signature_tolerance;
 	char		*cors_origin;
 	int		 line;		/* where the section starts */

@@ -23,6 +23,8 @@
 #include "xmalloc.h"
 
 #define FORM_NEXT	"\xff"
+/* jansson refuses deeper JSON anyway (JSON_PARSER_MAX_DEPTH). */
+#define FORM_JSON_DEPTH	2048
 
 struct form_seg {
 	size_t	off;
@@ -225,14 +227,31 @@ form_finish(json_t *obj, int top)
 	return arr;
 }
 
+/* Non-empty pairs, counted before anything is built. */
+static size_t
+form_pairs(const char *s, size_t len)
+{
+	const char *p, *end = s + len, *amp;
+	size_t n = 0;
+
+	for (p = s; p < end; p = amp + 1) {
+		if ((amp = memchr(p, '&', (size_t)(end - p))) == NULL)
+			amp = end;
+		if (amp != p)
+			n++;
+	}
+	return n;
+}
+
 json_t *
 form_parse(const char *s, size_t len)
 {
 	struct buf tmp, k, v;
 	json_t *root;
 	const char *p, *end = s + len, *amp, *eq;
-	size_t npairs = 0;
 
+	if (len > FORM_MAX_BYTES || form_pairs(s, len) > FORM_MAX_PAIRS)
+		return NULL;
 	root = json_object();
 	buf_init(&tmp, 0);
 	buf_init(&k, 0);
@@ -242,8 +261,6 @@ form_parse(const char *s, size_t len)
 			amp = end;
 		if (amp == p)
 			continue;
-		if (++npairs > FORM_MAX_PAIRS)
-			goto fail;
 		if ((eq = memchr(p, '=', (size_t)(amp - p))) == NULL)
 			eq = amp;
 		if (form_decode(p, (size_t)(eq - p), &tmp, &k) == -1)
@@ -285,11 +302,78 @@ form_ctype(const char *ct, const char *t, int suffix)
 	return n == tl && strncasecmp(ct, t, tl) == 0;
 }
 
+/*
+ * The values of a JSON text (1 + member values + array elements) from
+ * its brackets, commas and colons outside strings, stopping past max:
+ * so a body of tiny values cannot make a tree of millions of nodes.
+ * Malformed text is left to jansson to refuse.
+ */
+static size_t
+form_json_values(const char *s, size_t len, size_t max)
+{
+	unsigned char arr[FORM_JSON_DEPTH];	/* 1: an array */
+	size_t i, d = 0, v = 1;
+	int instr = 0, first = 0;
+	char c;
+
+	for (i = 0; i < len && v <= max; i++) {
+		c = s[i];
+		if (instr) {
+			if (c == '\\')
+				i++;
+			else if (c == '"')
+				instr = 0;
+			continue;
+		}
+		if (c == ' ' || c == '\t' || c == '\r' || c == '\n')
+			continue;
+		if (first && c != ']')
+			v++;
+		first = 0;
+		switch (c) {
+		case '"':
+			instr = 1;
+			break;
+		case '[':
+		case '{':
+			if (d == FORM_JSON_DEPTH)
+				return max + 1;
+			arr[d++] = c == '[';
+			first = c == '[';
+			break;
+		case ']':
+		case '}':
+			if (d > 0)
+				d--;
+			break;
+		case ',':
+			if (d > 0 && arr[d - 1])
+				v++;
+			break;
+		case ':':
+			v++;
+			break;
+		}
+	}
+	return v;
+}
+
+/* jansson's tree, only for a text within the bounds. */
+static json_t *
+form_json(const char *j, size_t jlen, size_t flags)
+{
+	json_error_t err;
+
+	if (jlen > FORM_MAX_BYTES ||
+	    form_json_values(j, jlen, FORM_MAX_VALUES) > FORM_MAX_VALUES)
+		return NULL;
+	return json_loadb(j, jlen, flags, &err);
+}
+
 json_t *
 form_params(const char *ctype, const char *body, size_t len,
     const char *query)
 {
-	json_error_t err;
 	json_t *params;
 	const char *j = body;
 	size_t jlen = len, i;
@@ -309,15 +393,14 @@ form_params(const char *ctype, const char *body, size_t len,
 	if (form_ctype(ctype, "application/json", 0) ||
 	    form_ctype(ctype, "text/json", 0) ||
 	    form_ctype(ctype, "+json", 1))
-		return json_loadb(j, jlen, JSON_DECODE_ANY | JSON_ALLOW_NUL,
-		    &err);
+		return form_json(j, jlen, JSON_DECODE_ANY | JSON_ALLOW_NUL);
 	if (form_ctype(ctype, "application/x-www-form-urlencoded", 0))
 		return form_parse(body, len);
 	for (i = 0; i < jlen && (j[i] == ' ' || j[i] == '\t' ||
 	    j[i] == '\r' || j[i] == '\n'); i++)
 		;
 	if (i < jlen && (j[i] == '{' || j[i] == '[') &&
-	    (params = json_loadb(j, jlen, JSON_ALLOW_NUL, &err)) != NULL)
+	    (params = form_json(j, jlen, JSON_ALLOW_NUL)) != NULL)
 		return params;
 	if (*ctype == '\0' && memchr(body, '=', len) != NULL)
 		return form_parse(body, len);

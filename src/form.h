@@ -17,10 +17,13 @@
  * kept as one literal key.
  *
  * The view is lossless or absent: NULL when the input cannot be
- * represented faithfully (more than FORM_MAX_DEPTH brackets, more than
- * FORM_MAX_PAIRS pairs, a NUL byte in a key, a key used both as a value
- * and as a container).  The raw payload is always kept by the caller, so
- * NULL only means "params": null.  Pure code: no I/O, never exits.
+ * represented faithfully (a NUL byte in a key, a key used both as a value
+ * and as a container) or is over the bounds that keep the tree small
+ * (more than FORM_MAX_DEPTH brackets, more than FORM_MAX_PAIRS pairs,
+ * more than FORM_MAX_BYTES of text; for a JSON body more than
+ * FORM_MAX_VALUES values, counted before anything is built).  The raw
+ * payload is always kept by the caller, so NULL only means "params":
+ * null, never a lost hit.  Pure code: no I/O, never exits.
  */
 #ifndef HS_FORM_H
 #define HS_FORM_H
@@ -29,8 +32,10 @@
 
 #include <jansson.h>
 
-#define FORM_MAX_DEPTH	32
-#define FORM_MAX_PAIRS	10000
+#define FORM_MAX_DEPTH	16
+#define FORM_MAX_PAIRS	1000
+#define FORM_MAX_BYTES	(1024 * 1024)
+#define FORM_MAX_VALUES	20000
 
 json_t	*form_parse(const char *, size_t);
 

@@ -16,6 +16,9 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
@@ -182,7 +185,7 @@ fcgi_allow(const struct conf_stream *st, char *out, size_t len)
 
 	out[0] = '\0';
 	for (bit = CONF_M_GET; bit <= CONF_M_OPTIONS; bit <<= 1) {
-		if (!(st->methods & bit) &&
+		if (!(sig_methods(st) & bit) &&
 		    !(bit == CONF_M_OPTIONS && st->cors_origin != NULL))
 			continue;
 		n += (size_t)snprintf(out + n, n < len ? len - n : 0, "%s%s",
@@ -698,7 +701,7 @@ fcgi_handle(struct fcgi_worker *w, struct fcgi_pending *p)
 	struct fcgi_stream *fs;
 	struct conf_stream *st;
 	struct hit h;
-	struct buf hnames;
+	struct buf hnames, qstrip;
 	const char *path_end, *seg, *payload;
 	size_t plen, seglen, i;
 	char allow[64];
@@ -740,7 +743,7 @@ fcgi_handle(struct fcgi_worker *w, struct fcgi_pending *p)
 		    st->cors_origin, allow);
 		return 0;
 	}
-	if (bit == 0 || !(st->methods & bit)) {
+	if (bit == 0 || !(sig_methods(st) & bit)) {
 		char hdr[96];
 
 		fcgi_allow(st, allow, sizeof allow);
@@ -781,8 +784,9 @@ fcgi_handle(struct fcgi_worker *w, struct fcgi_pending *p)
 	h.signature_valid = -1;
 	want_sig = st->signature != CONF_SIG_NONE;
 	if (want_sig) {
-		h.signature_valid = sig_verify(st, payload, plen, fcgi_header,
-		    r, time(NULL));
+		h.signature_valid = sig_verify_request(st, bit == CONF_M_GET ||
+		    bit == CONF_M_HEAD, payload, plen, query, fcgi_header, r,
+		    time(NULL));
 		if (!h.signature_valid &&
 		    st->signature_policy == CONF_SIGPOL_REJECT) {
 			fcgi_error(r, st, 401, "Unauthorized", NULL);
@@ -794,6 +798,11 @@ fcgi_handle(struct fcgi_worker *w, struct fcgi_pending *p)
 		    "Retry-After: 60\r\n");
 		return 0;
 	}
+	/* The token stays out of every stored copy: query, payload, params. */
+	buf_init(&qstrip, 0);
+	if (st->token != NULL && query != NULL &&
+	    sig_token_strip(query, &qstrip) == 1)
+		query = buf_str(&qstrip);
 	/* GET and HEAD carry their hit in the query string. */
 	if (bit == CONF_M_GET || bit == CONF_M_HEAD) {
 		payload = query != NULL ? query : "";
@@ -825,6 +834,13 @@ fcgi_handle(struct fcgi_worker *w, struct fcgi_pending *p)
 	rc = hit_encode(st, &h, &w->line);
 	json_decref(params);
 	buf_release(&hnames);
+	buf_release(&qstrip);
+#ifdef __GLIBC__
+	/* glibc keeps what a big request's params tree freed in this
+	 * thread's arena for ever (x threads): give it back. */
+	if (plen > 256 * 1024)
+		(void)malloc_trim(0);
+#endif
 	if (rc == -1) {
 		fcgi_error(r, st, 413, "Payload Too Large", NULL);
 		return 0;

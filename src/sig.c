@@ -95,6 +95,23 @@ sig_base64_decode(const char *s, size_t len, unsigned char *out,
 	return (ssize_t)n;
 }
 
+ssize_t
+sig_std_key(const char *secret, size_t len, unsigned char *out,
+    size_t outlen)
+{
+	ssize_t n;
+
+	/* The spec's libraries take the prefix as optional. */
+	if (len >= strlen(SIG_WHSEC) &&
+	    strncmp(secret, SIG_WHSEC, strlen(SIG_WHSEC)) == 0) {
+		secret += strlen(SIG_WHSEC);
+		len -= strlen(SIG_WHSEC);
+	}
+	if ((n = sig_base64_decode(secret, len, out, outlen)) <= 0)
+		return -1;
+	return n;
+}
+
 /* Drop blanks at both ends of (*s, *len). */
 static void
 sig_trim(const char **s, size_t *len)
@@ -357,7 +374,6 @@ sig_verify_standard(const struct conf_stream *st, const char *body,
 	const void *parts[5];
 	size_t lens[5], klen = 0, tslen;
 	const char *id, *tsh, *sh, *secret = st->signature_secret;
-	const void *k;
 	long long t;
 	ssize_t n;
 	int ret = 0;
@@ -388,20 +404,13 @@ sig_verify_standard(const struct conf_stream *st, const char *body,
 		goto out;
 	}
 	klen = st->signature_secret_len;
-	if (klen > strlen(SIG_WHSEC) &&
-	    strncmp(secret, SIG_WHSEC, strlen(SIG_WHSEC)) == 0) {
-		klen -= strlen(SIG_WHSEC);
-		key = xmalloc(klen);
-		if ((n = sig_base64_decode(secret + strlen(SIG_WHSEC), klen,
-		    key, klen)) <= 0) {
-			log_debug("sig: stream %s: secret is not whsec_ base64",
-			    sig_name(st));
-			goto out;
-		}
-		klen = (size_t)n;
-		k = key;
-	} else
-		k = secret;
+	key = xmalloc(klen + 1);
+	if ((n = sig_std_key(secret, klen, key, klen + 1)) == -1) {
+		log_debug("sig: stream %s: secret is not base64",
+		    sig_name(st));
+		goto out;
+	}
+	klen = (size_t)n;
 	/* Sign the headers as sent: they are the sender's bytes. */
 	parts[0] = id;
 	lens[0] = strlen(id);
@@ -413,7 +422,7 @@ sig_verify_standard(const struct conf_stream *st, const char *body,
 	lens[3] = 1;
 	parts[4] = body;
 	lens[4] = len;
-	if (sig_hmac(k, klen, parts, lens, 5, want) == -1)
+	if (sig_hmac(key, klen, parts, lens, 5, want) == -1)
 		goto out;
 	ret = sig_match(&l, want);
 out:
@@ -527,6 +536,18 @@ out:
 	return ok;
 }
 
+/* Is the name of the pair [p, amp) "token", once percent-decoded? */
+static int
+sig_token_pair(const char *p, const char *amp, struct buf *b)
+{
+	const char *eq;
+
+	if ((eq = memchr(p, '=', (size_t)(amp - p))) == NULL)
+		eq = amp;
+	return sig_pct_decode(p, (size_t)(eq - p), 1, b) == 0 &&
+	    b->len == 5 && memcmp(b->data, "token", 5) == 0;
+}
+
 static int
 sig_token_query(const char *q, const char *token)
 {
@@ -537,10 +558,8 @@ sig_token_query(const char *q, const char *token)
 	buf_init(&b, 0);
 	for (p = q; *p != '\0'; p = *amp == '&' ? amp + 1 : amp) {
 		amp = p + strcspn(p, "&");
-		if ((eq = memchr(p, '=', (size_t)(amp - p))) == NULL)
-			continue;
-		if (sig_pct_decode(p, (size_t)(eq - p), 1, &b) == -1 ||
-		    b.len != 5 || memcmp(b.data, "token", 5) != 0)
+		if ((eq = memchr(p, '=', (size_t)(amp - p))) == NULL ||
+		    !sig_token_pair(p, amp, &b))
 			continue;
 		/* A '+' pasted unencoded in a URL may be meant literally. */
 		if (sig_pct_decode(eq + 1, (size_t)(amp - eq - 1), 1, &b) == 0)
@@ -570,4 +589,60 @@ sig_token_ok(const struct conf_stream *st, const char *auth,
 		log_debug("sig: stream %s: token missing or wrong",
 		    sig_name(st));
 	return ok;
+}
+
+int
+sig_token_strip(const char *q, struct buf *out)
+{
+	struct buf name;
+	const char *p, *amp;
+	int n = 0, stripped = 0;
+
+	buf_init(&name, 0);
+	buf_reset(out);
+	for (p = q; ; p = amp + 1) {
+		amp = p + strcspn(p, "&");
+		if (sig_token_pair(p, amp, &name))
+			stripped = 1;
+		else if ((n++ > 0 && buf_addc(out, '&') == -1) ||
+		    buf_add(out, p, (size_t)(amp - p)) == -1)
+			goto fail;
+		if (*amp == '\0')
+			break;
+	}
+	buf_release(&name);
+	return stripped;
+fail:
+	buf_release(&name);
+	return -1;
+}
+
+unsigned
+sig_methods(const struct conf_stream *st)
+{
+	/* A body signature says nothing of a query: never "valid" there. */
+	if (st->signature != CONF_SIG_NONE &&
+	    st->signature_covers == CONF_SIGCOV_BODY &&
+	    st->signature_policy == CONF_SIGPOL_REJECT)
+		return st->methods & ~(unsigned)(CONF_M_GET | CONF_M_HEAD);
+	return st->methods;
+}
+
+int
+sig_verify_request(const struct conf_stream *st, int bodyless,
+    const char *body, size_t len, const char *query,
+    const char *(*header)(void *, const char *), void *ctx, time_t now)
+{
+	if (!bodyless)
+		return sig_verify(st, body, len, header, ctx, now);
+	if (st->signature == CONF_SIG_NONE)
+		return 1;
+	if (st->signature_covers != CONF_SIGCOV_QUERY) {
+		log_debug("sig: stream %s: a GET or HEAD has no signed body",
+		    sig_name(st));
+		return 0;
+	}
+	if (query == NULL)
+		query = "";
+	return sig_verify(st, query, strlen(query), header, ctx, now);
 }

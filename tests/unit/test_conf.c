@@ -1,6 +1,7 @@
 /* Unit tests of conf.c: values, defaults, errors with file:line. */
 #include "config.h"
 
+#include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -22,6 +23,131 @@ load(const char *text, mode_t mode)
 	fclose(fp);
 	chmod(path, mode);
 	return conf_load(path, 1);
+}
+
+/*
+ * Load text and keep what conf_load() logged: 1 when it was refused and
+ * the log holds "PATH:LINE: " followed by want (want may be NULL).
+ */
+static int
+refused_at(const char *text, mode_t mode, int line, const char *want)
+{
+	char log[4096], tag[128], *at;
+	struct conf *c;
+	int saved, fd;
+	ssize_t n;
+
+	fd = open("/tmp/hs-test-conf.log", O_RDWR | O_CREAT | O_TRUNC, 0600);
+	saved = dup(STDERR_FILENO);
+	dup2(fd, STDERR_FILENO);
+	c = load(text, mode);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	n = pread(fd, log, sizeof log - 1, 0);
+	close(fd);
+	unlink("/tmp/hs-test-conf.log");
+	log[n > 0 ? n : 0] = '\0';
+	if (c != NULL) {
+		conf_free(c);
+		printf("# loaded\n");
+		return 0;
+	}
+	if (line > 0)
+		snprintf(tag, sizeof tag, "%s:%d: ", path, line);
+	else
+		snprintf(tag, sizeof tag, "%s: ", path);
+	if ((at = strstr(log, tag)) == NULL ||
+	    (want != NULL && strstr(at, want) == NULL)) {
+		printf("# want '%s%s' in: %s", tag, want ? want : "", log);
+		return 0;
+	}
+	return 1;
+}
+
+static void
+test_std_secret(void)
+{
+	struct conf *c;
+
+	ok(refused_at("[stream a]\nid = x\nsignature = standard-webhooks\n"
+	    "signature_secret = not base64!\n", 0600, 4, "base64"),
+	    "a Standard Webhooks secret that is not base64: file:line");
+	ok(refused_at("[stream a]\nid = x\n"
+	    "signature_secret = whsec_%%%%\nsignature = standard-webhooks\n",
+	    0600, 3, "base64"), "whsec_ and not base64: the secret's line");
+	c = load("[stream a]\nid = x\nsignature = standard-webhooks\n"
+	    "signature_secret = MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw\n", 0600);
+	ok(c != NULL, "a Standard Webhooks secret without whsec_ loads");
+	conf_free(c);
+	c = load("[stream a]\nid = x\nsignature = hmac-sha256\n"
+	    "signature_header = X-Sig\nsignature_secret = not base64!\n",
+	    0600);
+	ok(c != NULL, "an hmac-sha256 secret is any text");
+	conf_free(c);
+}
+
+static void
+test_file_rules(void)
+{
+	struct conf *c;
+	char text[1024];
+
+	ok(refused_at("[stream a]\nid = x\n", 0666, 0, "writable"),
+	    "a world-writable config is refused");
+	ok(refused_at("[stream a]\nid = x\n", 0602, 0, "writable"),
+	    "a world-writable (not readable) config is refused");
+	c = load("[stream a]\nid = x\n", 0664);
+	ok(c != NULL, "a group-writable config loads");
+	conf_free(c);
+	if (geteuid() == 0) {
+		FILE *fp = fopen(path, "w");
+
+		fputs("[stream a]\nid = x\n", fp);
+		fclose(fp);
+		chmod(path, 0644);
+		ok(chown(path, 4242, 4242) == 0 && conf_load(path, 1) == NULL,
+		    "a config owned by another user is refused");
+		ok(chown(path, 0, 0) == 0, "chown back");
+	}
+
+	ok(refused_at("[stream a]\nid = x\ntoken = abc ;def\n", 0600, 3,
+	    "';'"), "token = abc ;def is refused, not cut to abc");
+	ok(refused_at("# c\n[stream a]\nid = x\ntable = p.d.t\t;x\n", 0600,
+	    4, "';'"), "a tab before ';' too");
+	ok(refused_at("[stream a ;x]\nid = x\n", 0600, 1, "';'"),
+	    "a section name with ' ;'");
+	c = load("; a comment\n  # another\n[stream a]\nid = x\n"
+	    "token = abc;def\n", 0600);
+	ok(c != NULL && strcmp(c->streams[0].token, "abc;def") == 0,
+	    "comment lines, and ';' without a blank before it, are kept");
+	conf_free(c);
+
+	snprintf(text, sizeof text, "[stream a]\nid = x\ntable = p.d.%0*d\n"
+	    "bogus = 1\n", 300, 7);
+	ok(refused_at(text, 0600, 3, "too long"),
+	    "a 300-character line: 'too long' on its own line");
+	ok(refused_at(text, 0600, 4, "unknown key 'bogus'"),
+	    "and the next error still names the right line");
+	snprintf(text, sizeof text, "[stream a]\nid = x\n# %0*d\n"
+	    "bogus = 1\n", 300, 7);
+	ok(refused_at(text, 0600, 4, "unknown key 'bogus'"),
+	    "a long comment line does not shift the line numbers");
+	{
+		FILE *fp = fopen(path, "w");
+
+		fwrite("[stream a]\nid = x\ntoken = ab\0cd\n", 1, 31, fp);
+		fclose(fp);
+		chmod(path, 0600);
+		ok((c = conf_load(path, 1)) == NULL,
+		    "a NUL byte does not cut a value");
+		conf_free(c);
+	}
+	snprintf(text, sizeof text, "[stream a]\nid = x\ntable = p.d.%0*d\n",
+	    150, 7);
+	c = load(text, 0600);
+	ok(c != NULL && strlen(c->streams[0].table) == 154,
+	    "a 162-character line loads whole");
+	conf_free(c);
 }
 
 int
@@ -93,6 +219,16 @@ main(void)
 	ok(load("[stream a]\nid = x\nspool_dir = /x\n", 0600) == NULL,
 	    "global key in a stream refused");
 	ok(load("[other]\nx = 1\n", 0600) == NULL, "unknown section refused");
+	ok(refused_at("[stream a]\nid = x\nmethods = GET\nsignature = stripe\n"
+	    "signature_secret = s\n", 0600, 2, "neither POST nor PUT"),
+	    "a body signature on a GET-only stream refused");
+	c = load("[stream a]\nid = x\nmethods = GET\nsignature = stripe\n"
+	    "signature_secret = s\nsignature_covers = query\n", 0600);
+	ok(c != NULL && c->streams[0].signature_covers == CONF_SIGCOV_QUERY,
+	    "signature_covers = query");
+	conf_free(c);
+	test_std_secret();
+	test_file_rules();
 	unlink(path);
 	return tap_done();
 }

@@ -212,6 +212,86 @@ test_caps(void)
 	buf_release(&b);
 }
 
+/* The bounds as documented in hookspool.conf(5), in plain numbers. */
+static void
+test_bounds(void)
+{
+	struct buf b;
+	json_t *j;
+	int i;
+
+	buf_init(&b, 0);
+	for (i = 0; i < 1000; i++)
+		buf_addf(&b, "%sk%d=%d", i ? "&" : "", i, i);
+	j = form_parse(b.data, b.len);
+	ok(j != NULL && json_object_size(j) == 1000, "1000 pairs parse");
+	json_decref(j);
+	buf_adds(&b, "&last=1");
+	ok(form_parse(b.data, b.len) == NULL, "1001 pairs: no params");
+	ok(form_params(NULL, "", 0, b.data) == NULL,
+	    "1001 pairs in a query: no params");
+
+	buf_reset(&b);
+	buf_adds(&b, "a");
+	for (i = 0; i < 16; i++)
+		buf_adds(&b, "[x]");
+	buf_adds(&b, "=1");
+	j = form_parse(b.data, b.len);
+	ok(j != NULL, "16 brackets deep parse");
+	json_decref(j);
+	buf_reset(&b);
+	buf_adds(&b, "a");
+	for (i = 0; i < 17; i++)
+		buf_adds(&b, "[x]");
+	buf_adds(&b, "=1");
+	ok(form_parse(b.data, b.len) == NULL, "17 brackets deep: no params");
+
+	buf_reset(&b);
+	buf_adds(&b, "a=");
+	for (i = 0; i < 1024 * 1024 - 2; i++)
+		buf_addc(&b, 'x');
+	j = form_parse(b.data, b.len);
+	ok(j != NULL, "a form of 1 MiB parses");
+	json_decref(j);
+	buf_addc(&b, 'x');
+	ok(form_parse(b.data, b.len) == NULL, "a form over 1 MiB: no params");
+	b.data[0] = '"';
+	b.data[1] = 'x';
+	b.data[b.len - 1] = '"';
+	ok(form_params("application/json", b.data, b.len, NULL) == NULL,
+	    "a JSON body over 1 MiB: no params");
+	b.len--;
+	b.data[b.len - 1] = '"';
+	j = form_params("application/json", b.data, b.len, NULL);
+	ok(j != NULL, "a JSON body of 1 MiB parses");
+	json_decref(j);
+
+	buf_reset(&b);
+	buf_addc(&b, '[');
+	for (i = 0; i < 19999; i++)
+		buf_addf(&b, "%s{}", i ? "," : "");
+	buf_addc(&b, ']');
+	j = form_params("application/json", b.data, b.len, NULL);
+	ok(j != NULL && json_array_size(j) == 19999,
+	    "a JSON body of 20000 values (an array of 19999) parses");
+	json_decref(j);
+	b.len--;
+	buf_adds(&b, ",{}]");
+	ok(form_params("application/json", b.data, b.len, NULL) == NULL,
+	    "a JSON body of 20001 values: no params");
+	ok(form_params(NULL, b.data, b.len, NULL) == NULL,
+	    "... nor when sniffed");
+	buf_reset(&b);
+	buf_adds(&b, "{\"a\":\"");
+	for (i = 0; i < 30000; i++)
+		buf_adds(&b, "[{,:");
+	buf_adds(&b, "\\\"\"}");
+	j = form_params("application/json", b.data, b.len, NULL);
+	ok(j != NULL, "brackets and commas inside a string are not values");
+	json_decref(j);
+	buf_release(&b);
+}
+
 static void
 test_params(void)
 {
@@ -251,6 +331,7 @@ main(void)
 	test_senders();
 	test_rules();
 	test_caps();
+	test_bounds();
 	test_params();
 	return tap_done();
 }

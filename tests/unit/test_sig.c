@@ -338,21 +338,102 @@ test_standard(void)
 	is_int(sig_verify(&st, body, strlen(body), req_header, &r, ts), 0,
 	    "Standard Webhooks: no signature header");
 
-	/* A secret without whsec_ is the key as written. */
+	/* A secret without whsec_ is base64 too, as the spec's libraries
+	 * read it: the key is its decoded bytes, never the text. */
 	snprintf(msg, sizeof(msg), "msg_2.%lld.%s", (long long)ts, body);
-	hmac("plain-secret", 12, msg, strlen(msg), mac);
+	hmac("\x01\x02\x03\x04\x05\x06", 6, msg, strlen(msg), mac);
 	EVP_EncodeBlock((unsigned char *)b64, mac, 32);
 	snprintf(hdr, sizeof(hdr), "v1,%s", b64);
-	stream(&st, CONF_SIG_STANDARD, "plain-secret");
+	stream(&st, CONF_SIG_STANDARD, "AQIDBAUG");
 	r.n = 0;
 	req_set(&r, "webhook-id", "msg_2");
 	req_set(&r, "webhook-timestamp", "1614265330");
 	req_set(&r, "webhook-signature", hdr);
 	is_int(sig_verify(&st, body, strlen(body), req_header, &r, ts), 1,
-	    "Standard Webhooks: raw secret");
+	    "Standard Webhooks: a secret without whsec_ is base64");
 	req_set(&r, "webhook-timestamp", "1614265331");
 	is_int(sig_verify(&st, body, strlen(body), req_header, &r, ts), 0,
 	    "Standard Webhooks: the timestamp is signed");
+	stream(&st, CONF_SIG_STANDARD, "not base64!");
+	req_set(&r, "webhook-timestamp", "1614265330");
+	is_int(sig_verify(&st, body, strlen(body), req_header, &r, ts), 0,
+	    "Standard Webhooks: a secret that is not base64 never matches");
+}
+
+/*
+ * The published vectors of the Standard Webhooks reference libraries,
+ * as given in github.com/standard-webhooks/standard-webhooks,
+ * libraries/javascript/src/webhook.test.ts and libraries/go/
+ * webhook_test.go: "sign function works" (secret, msg_id, timestamp,
+ * payload -> signature), "verification works with and without signature
+ * prefix" (the same secret without "whsec_"), and the invalid, partial
+ * and multi-signature cases.
+ */
+static const struct {
+	const char	*secret, *id, *ts, *payload, *sig, *what;
+	int		 want;
+} std_vectors[] = {
+	{ "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+	    "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330",
+	    "{\"test\": 2432232314}",
+	    "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+	    "sign function works", 1 },
+	{ "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+	    "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330",
+	    "{\"test\": 2432232314}",
+	    "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+	    "works without the whsec_ prefix", 1 },
+	{ "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+	    "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330",
+	    "{\"test\": 2432232314}",
+	    "v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc=",
+	    "invalid signature is invalid", 0 },
+	{ "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+	    "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330",
+	    "{\"test\": 2432232314}", "v1,dawfeoifkpqwoekfpqoekf",
+	    "invalid signature throws error", 0 },
+	{ "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+	    "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330",
+	    "{\"test\": 2432232314}", "v1,g0hM9",
+	    "partial signature throws error", 0 },
+	{ "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+	    "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330",
+	    "{\"test\": 2432232314}", "v1,",
+	    "empty signature throws error", 0 },
+	{ "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+	    "msg_p5jXN8AQM9LWM0D4loKWxJek", "1614265330",
+	    "{\"test\": 2432232314}",
+	    "v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc= "
+	    "v2,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc= "
+	    "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE= "
+	    "v1,Ceo5qEr07ixe2NLpvHk3FH9bwy/WavXrAFQ/9tdO6mc=",
+	    "multi sig payload is valid", 1 },
+	{ "MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+	    "msg_p5jXN8AQM9LWM0D4loKWxJek", "hello",
+	    "{\"test\": 2432232314}",
+	    "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+	    "invalid timestamp throws error", 0 },
+};
+
+static void
+test_standard_vectors(void)
+{
+	struct conf_stream st;
+	struct req r;
+	size_t i;
+
+	for (i = 0; i < sizeof(std_vectors) / sizeof(std_vectors[0]); i++) {
+		stream(&st, CONF_SIG_STANDARD, std_vectors[i].secret);
+		st.signature_tolerance = 0;
+		r.n = 0;
+		req_set(&r, "webhook-id", std_vectors[i].id);
+		req_set(&r, "webhook-timestamp", std_vectors[i].ts);
+		req_set(&r, "webhook-signature", std_vectors[i].sig);
+		is_int(sig_verify(&st, std_vectors[i].payload,
+		    strlen(std_vectors[i].payload), req_header, &r,
+		    1614265330), std_vectors[i].want,
+		    "Standard Webhooks vector: %s", std_vectors[i].what);
+	}
 }
 
 static void
@@ -407,6 +488,64 @@ test_token(void)
 	is_int(sig_token_ok(&st, NULL, "token=a+b"), 1, "a literal '+'");
 }
 
+static void
+strip(const char *q, int want_rc, const char *want)
+{
+	struct buf b;
+	int rc;
+
+	buf_init(&b, 0);
+	rc = sig_token_strip(q, &b);
+	ok(rc == want_rc && strcmp(buf_str(&b), want) == 0,
+	    "strip '%s' -> '%s' (got %d '%s')", q, want, rc, buf_str(&b));
+	buf_release(&b);
+}
+
+static void
+test_token_strip(void)
+{
+	strip("a=1&token=x&b=%20c+d", 1, "a=1&b=%20c+d");
+	strip("token=x&a=1&&b=", 1, "a=1&&b=");
+	strip("a=1&token=x", 1, "a=1");
+	strip("token=x", 1, "");
+	strip("to%6Ben=x&token&z=9", 1, "z=9");
+	strip("tokens=x&xtoken=y&a[token]=z", 0,
+	    "tokens=x&xtoken=y&a[token]=z");
+	strip("", 0, "");
+	strip("a=1&&", 0, "a=1&&");
+}
+
+static void
+test_bodyless(void)
+{
+	struct conf_stream st;
+	struct req r = { .n = 0 };
+	unsigned char mac[32];
+	char hdr[80];
+
+	stream(&st, CONF_SIG_HMAC_SHA256, "k");
+	st.signature_header = "X-Sig";
+	st.methods = CONF_M_GET | CONF_M_HEAD | CONF_M_POST;
+	hmac("k", 1, "", 0, mac);
+	tohex(mac, 32, hdr);
+	req_set(&r, "X-Sig", hdr);
+	is_int(sig_verify_request(&st, 1, "", 0, "order=FORGED", req_header,
+	    &r, 0), 0, "a GET is never valid under a body signature");
+	is_int(sig_methods(&st), CONF_M_POST, "... and GET, HEAD are refused");
+	st.signature_policy = CONF_SIGPOL_RECORD;
+	is_int(sig_methods(&st), st.methods, "... or recorded under record");
+	st.signature_covers = CONF_SIGCOV_QUERY;
+	is_int(sig_methods(&st), st.methods, "signature_covers = query");
+	hmac("k", 1, "a=1", 3, mac);
+	tohex(mac, 32, hdr);
+	is_int(sig_verify_request(&st, 1, "", 0, "a=1", req_header, &r, 0),
+	    1, "the query's signature verifies a GET");
+	is_int(sig_verify_request(&st, 1, "", 0, "a=2", req_header, &r, 0),
+	    0, "another query does not");
+	is_int(sig_verify_request(&st, 0, "a=1", 3, "x=1", req_header, &r, 0),
+	    1, "a POST is checked against its body");
+}
+
 int
 main(void)
 {
@@ -414,6 +553,9 @@ main(void)
 	test_hmac_generic();
 	test_stripe();
 	test_standard();
+	test_standard_vectors();
 	test_token();
+	test_token_strip();
+	test_bodyless();
 	return tap_done();
 }
