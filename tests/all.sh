@@ -3,15 +3,23 @@
 # with -Werror and run every test (unit and real-process), again under
 # AddressSanitizer + UndefinedBehaviorSanitizer, `make distcheck`, and each
 # libFuzzer target briefly.  Ends with "N passed, N failed, N skipped".
+# --no-skip (CI, where every prerequisite is installed): a skipped test
+# fails the run too.
 set -u
 cd "$(dirname "$0")/.." || exit 1
 top=$(pwd)
 FUZZ_SECONDS=${FUZZ_SECONDS:-30}
 pass=0 fail=0 skip=0
+no_skip=0
+case ${1:-} in
+'') ;;
+--no-skip) no_skip=1 ;;
+*) echo "usage: sh tests/all.sh [--no-skip]" >&2; exit 64 ;;
+esac
 log() { printf '\n=== %s\n' "$*"; }
 
-sh tests/deps.sh || { echo "0 passed, 1 failed"; exit 1; }
-./autogen.sh >/dev/null 2>&1 || { echo "autogen.sh failed"; echo "0 passed, 1 failed"; exit 1; }
+sh tests/deps.sh --test || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
+./autogen.sh >/dev/null 2>&1 || { echo "autogen.sh failed"; echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 
 # count DIR: add the automake harness totals of DIR/test-suite.log.
 count() {
@@ -93,5 +101,8 @@ else
 fi
 
 echo
+[ "$no_skip" = 1 ] && [ "$skip" -gt 0 ] &&
+    echo "--no-skip: $skip skipped (the SKIP lines above say what is missing)"
 echo "$pass passed, $fail failed, $skip skipped"
-[ "$fail" -eq 0 ]
+[ "$fail" -eq 0 ] || exit 1
+[ "$no_skip" = 0 ] || [ "$skip" -eq 0 ]

@@ -6,7 +6,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 top=$(pwd)
-sh tests/deps.sh
+sh tests/deps.sh --test
 [ -x configure ] || ./autogen.sh >/dev/null
 mkdir -p _build/demo
 if [ ! -x _build/demo/src/hookspool-upload ] ||

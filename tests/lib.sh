@@ -17,11 +17,18 @@ T=$(mktemp -d /tmp/hs-test.XXXXXX)
 chmod 755 "$T"
 HS_PIDS=()
 HS_MOUNTS=()
+HS_SHELL=$BASHPID
 HS_FAILED=0
 HS_CHECKS=0
 
 hs_cleanup() {
     local p m
+    # A background job killed before it execs runs this trap too, in the
+    # forked shell: only the test's own shell cleans up.
+    [ "$BASHPID" = "$HS_SHELL" ] || return 0
+    # A script under `set -e` (the demo) must not stop here at the first
+    # server that already exited: the exit status is the script's own.
+    set +e
     for p in "${HS_PIDS[@]}"; do
         kill "$p" 2>/dev/null
     done

@@ -28,4 +28,12 @@ for page in "$top_builddir"/man/*.[58]; do
     check "$name names the configured paths, not placeholders" \
         test -z "$(grep -n '@[a-z]*@' "$page")"
 done
+
+# The cron line of the uploader's EXAMPLES is contrib/cron/hookspool's job
+# (same user, same options; the paths may differ by the configured prefix).
+cron_job() { sed -E 's|/[^ ]*/||g; s/[[:space:]]+/ /g; s/ $//'; }
+man_cron=$(groff -mdoc -Tascii -P-c -P-b -P-u "$top_builddir/man/hookspool-upload.8" \
+    2>/dev/null | sed -n 's/^ *\(\* \* \* \* \* .*\)/\1/p' | cron_job)
+contrib_cron=$(grep -E '^[*0-9]' "$top_srcdir/contrib/cron/hookspool" | cron_job)
+is "$man_cron" "$contrib_cron" "hookspool-upload.8's cron line is contrib/cron's job"
 finish

@@ -1,7 +1,8 @@
 # tests/deploy/lib.sh: helpers for the deployment tests (bash, sourced
 # after tests/lib.sh).  Each runs a file of contrib/ with only its install
 # paths turned into the test's own (deploy_subst), under a private server on
-# a loopback port, as the same users a real install uses (www-data).
+# a loopback port, as the same users a real install uses (www-data).  What
+# www-data runs or reads lives in the test's $T, wherever the clone is.
 
 APACHE_MODDIR=${APACHE_MODDIR:-/usr/lib/apache2/modules}
 HS_CONF=$T/hs.conf
@@ -32,13 +33,38 @@ deploy_copy() {
 }
 
 # need_www: root, to run the servers' children as www-data (the user every
-# example runs as), and a responder www-data can reach and run.
+# example runs as), and the programs staged where www-data can run them.
 need_www() {
     [ "$(id -u)" = 0 ] || skip "needs root (servers run their children as www-data)"
     id www-data >/dev/null 2>&1 || skip "no www-data user"
     need runuser
+    www_stage_programs
     [ ! -e "$HS_FCGI" ] || runuser -u www-data -- test -x "$HS_FCGI" ||
-        skip "www-data cannot run $HS_FCGI (a parent folder is not searchable)"
+        skip "www-data cannot run $HS_FCGI (is $T on a noexec filesystem?)"
+}
+
+# www_stage FILE [MODE]: copy FILE into $T/stage/ (mode MODE, default 644)
+# and print the copy's path.  A clone may sit where www-data cannot enter
+# (root's home is mode 700 on Debian, so is a `mktemp -d` folder), while $T
+# is searchable by all: whatever www-data must run or read is staged there.
+www_stage() {
+    mkdir -p "$T/stage"
+    chmod 755 "$T/stage"
+    install -m "${2:-644}" "$1" "$T/stage/${1##*/}" || return 1
+    echo "$T/stage/${1##*/}"
+}
+
+# www_stage_programs: HS_FCGI, HS_UPLOAD and HS_CTL (those built) become
+# copies in $T/stage/ (an ASan build's program too: its runtime is a shared
+# library of the system, not of the build tree), so the servers, the cron
+# job and runuser run these.
+www_stage_programs() {
+    [ ! -e "$HS_FCGI" ] || HS_FCGI=$(www_stage "$HS_FCGI" 755) ||
+        skip "cannot copy $HS_FCGI into $T/stage"
+    [ ! -e "$HS_UPLOAD" ] || HS_UPLOAD=$(www_stage "$HS_UPLOAD" 755) ||
+        skip "cannot copy $HS_UPLOAD into $T/stage"
+    [ ! -e "$HS_CTL" ] || HS_CTL=$(www_stage "$HS_CTL" 755) ||
+        skip "cannot copy $HS_CTL into $T/stage"
 }
 
 # deploy_conf STREAM_ID BATCH_MAX_AGE [global lines...]: $HS_CONF with one
