@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "buf.h"
 #include "jsoncheck.h"
@@ -1128,8 +1129,13 @@ spool_id_part(struct buf *b, const char *s, size_t max)
 }
 
 /*
- * The job id of a set of batches: hookspool_<host>_<stream>_<digest>, the
- * digest being SHA-256 over the names and sizes.  Only [A-Za-z0-9_-], so
+ * The job id of one claim of a set of batches:
+ * hookspool_<host>_<stream>_<digest>, the digest being SHA-256 over the
+ * names and sizes, the claim time and 16 random bytes.  Unique per claim:
+ * a batch requeued from failed/ must not get the id of the job that
+ * failed, which BigQuery would answer 409 and the lookup would find
+ * failed.  The claim writes it into active/ before the first byte is sent,
+ * so every retry of the claim uses the same id.  Only [A-Za-z0-9_-], so
  * BigQuery accepts it; the host part keeps collectors from colliding.
  */
 void
@@ -1138,9 +1144,11 @@ spool_job_id(const char *host, const char *stream, const char *const *names,
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
+	unsigned char salt[16];
 	EVP_MD_CTX *ctx;
+	struct timespec ts;
 	struct buf b;
-	char hbuf[64], num[32];
+	char hbuf[64], num[64];
 	size_t i;
 
 	if (host == NULL) {
@@ -1155,6 +1163,13 @@ spool_job_id(const char *host, const char *stream, const char *const *names,
 		EVP_DigestUpdate(ctx, names[i], strlen(names[i]));
 		EVP_DigestUpdate(ctx, num, strlen(num));
 	}
+	(void)clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(num, sizeof num, "claim %lld.%09ld %ld\n",
+	    (long long)ts.tv_sec, ts.tv_nsec, (long)getpid());
+	EVP_DigestUpdate(ctx, num, strlen(num));
+	if (RAND_bytes(salt, sizeof salt) != 1)
+		abort();	/* no randomness: ids could repeat */
+	EVP_DigestUpdate(ctx, salt, sizeof salt);
 	EVP_DigestFinal_ex(ctx, md, &mdlen);
 	EVP_MD_CTX_free(ctx);
 	buf_init(&b, 0);
