@@ -18,7 +18,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
-#include <grp.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <stdint.h>
@@ -1425,28 +1424,6 @@ out:
 
 /* ---- main ---------------------------------------------------------------- */
 
-/*
- * Run as root, become the owner of the spool before touching it: files
- * repair writes must stay readable by the responder and the uploader, and
- * the uploader must be able to take the lock file after us.
- */
-static void
-ctl_become_spool_owner(const struct conf *c)
-{
-	struct stat sb;
-	gid_t gid;
-
-	if (geteuid() != 0 || stat(c->spool_dir, &sb) == -1 || sb.st_uid == 0)
-		return;
-	gid = sb.st_gid;
-	if (setgroups(1, &gid) == -1 || setgid(sb.st_gid) == -1 ||
-	    setuid(sb.st_uid) == -1)
-		fatal("cannot become uid %lu, the owner of '%s'",
-		    (unsigned long)sb.st_uid, c->spool_dir);
-	log_debug("running as uid %lu, the owner of '%s'",
-	    (unsigned long)sb.st_uid, c->spool_dir);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -1496,8 +1473,10 @@ main(int argc, char **argv)
 	    NULL)
 		fatalx(ctl.nagios ? NAGIOS_UNKNOWN : EX_USAGE,
 		    "%s: no stream '%s'", ctl.conf_path, ctl.only);
-	if (v->spool)
-		ctl_become_spool_owner(ctl.conf);
+	/* Files repair writes must stay the responder's and the uploader's. */
+	if (v->spool && spool_become_owner(ctl.conf->spool_dir) == -1)
+		fatalx(EX_NOPERM, "%s: cannot become the spool's owner",
+		    ctl.conf->spool_dir);
 	ctl.now = time(NULL);
 	optind = 0;	/* each verb parses its own options */
 	rc = v->fn(&ctl, argc, argv);

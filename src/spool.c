@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
@@ -107,6 +108,50 @@ spool_prepare(const char *dir)
 		free(p);
 	}
 	return rc;
+}
+
+/*
+ * Run as root, become the owner of the spool before touching it: files
+ * written as root would lock its owner (the responder's and the cron
+ * uploader's user) out, and as root a symlink the owner planted could
+ * reach any file.  Nothing to do when not root, or when the spool is
+ * root's or not there yet.
+ */
+int
+spool_become_owner(const char *spool_dir)
+{
+	struct stat sb;
+	gid_t gid;
+
+	if (geteuid() != 0 || stat(spool_dir, &sb) == -1 || sb.st_uid == 0)
+		return 0;
+	gid = sb.st_gid;
+	if (setgroups(1, &gid) == -1 || setgid(sb.st_gid) == -1 ||
+	    setuid(sb.st_uid) == -1) {
+		log_warn("spool: cannot become uid %lu, the owner of '%s'",
+		    (unsigned long)sb.st_uid, spool_dir);
+		return -1;
+	}
+	log_debug("spool: running as uid %lu, the owner of '%s'",
+	    (unsigned long)sb.st_uid, spool_dir);
+	return 0;
+}
+
+/* fopen(path, "r") that does not follow a symlink. */
+static FILE *
+spool_fopen_read(const char *path)
+{
+	FILE *fp;
+	int fd, saved;
+
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return NULL;
+	if ((fp = fdopen(fd, "r")) == NULL) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+	}
+	return fp;
 }
 
 static int
@@ -750,7 +795,7 @@ spool_seal_orphans(const char *dir, time_t now, unsigned *sealed)
 	for (i = 0; i < n; i++) {
 		from = spool_path(dir, SPOOL_TMP, v[i].name);
 		to = spool_path(dir, SPOOL_NEW, v[i].name);
-		if ((fd = open(from, O_RDWR | O_CLOEXEC)) == -1)
+		if ((fd = open(from, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) == -1)
 			goto next;	/* vanished */
 		/* Age first: a lock taken on a batch its writer has just
 		 * created, before it locks it, would fail that writer. */
@@ -800,6 +845,11 @@ spool_check_line(const char *p, size_t len)
 	return jsoncheck_hit_line(p, len);
 }
 
+/*
+ * Write a file whole, a fresh one: whatever had the name (a stale temp
+ * file, a symlink someone planted) is removed first, and the file is
+ * created with O_EXCL, so no link is ever followed.
+ */
 static int
 spool_write_file(const char *path, const char *data, size_t len)
 {
@@ -807,7 +857,12 @@ spool_write_file(const char *path, const char *data, size_t len)
 	size_t done = 0;
 	ssize_t n;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (unlink(path) == -1 && errno != ENOENT) {
+		log_warn("spool: cannot remove '%s'", path);
+		return -1;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0640);
 	if (fd == -1) {
 		log_warn("spool: cannot create '%s'", path);
 		return -1;
@@ -855,7 +910,7 @@ spool_scan(const char *path, int live, void (*fn)(void *, unsigned long,
 	int torn, rc = 0;
 
 	*good = *bad = 0;
-	if ((fp = fopen(path, "r")) == NULL) {
+	if ((fp = spool_fopen_read(path)) == NULL) {
 		if (errno == ENOENT)
 			return 1;
 		log_warn("spool: cannot open '%s'", path);
@@ -1004,7 +1059,7 @@ spool_count_lines(const char *path, unsigned long *lines)
 	int fd;
 
 	*lines = 0;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
 		return errno == ENOENT ? 1 : -1;
 	while ((n = read(fd, chunk, sizeof chunk)) > 0)
 		for (i = 0; i < n; i++)
@@ -1013,23 +1068,34 @@ spool_count_lines(const char *path, unsigned long *lines)
 	return n < 0 ? -1 : 0;
 }
 
-/* Remove loaded batches older than keep seconds. */
+/* Remove loaded batches older than keep seconds; -1 if one could not be. */
 int
 spool_expire_done(const char *dir, long keep, unsigned *removed)
 {
 	struct spool_entry *v;
 	size_t n, i;
 	time_t now = time(NULL);
+	int rc = 0, saved = 0;
 
 	*removed = 0;
 	if (spool_list(dir, SPOOL_DONE, &v, &n) == -1)
 		return -1;
-	for (i = 0; i < n; i++)
-		if (now - v[i].mtime >= keep &&
-		    spool_remove(dir, SPOOL_DONE, v[i].name) == 0)
+	for (i = 0; i < n; i++) {
+		if (now - v[i].mtime < keep)
+			continue;
+		switch (spool_remove(dir, SPOOL_DONE, v[i].name)) {
+		case 0:
 			(*removed)++;
+			break;
+		case -1:
+			saved = errno;
+			rc = -1;
+			break;
+		}
+	}
 	spool_entries_free(v, n);
-	return 0;
+	errno = saved;
+	return rc;
 }
 
 /* ---- load jobs ------------------------------------------------------------ */
@@ -1046,7 +1112,7 @@ spool_lock(const char *spool_dir, int *fdp)
 
 	if (mkdir(spool_dir, 0750) == -1 && errno != EEXIST)
 		log_warn("spool: cannot create '%s'", spool_dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
 	if (fd == -1) {
 		log_warn("spool: cannot open '%s'", path);
 		free(path);
@@ -1094,8 +1160,8 @@ spool_reserve(const char *spool_dir, uint64_t size)
 	}
 	if (stat(path, &sb) == 0 || avail < 2 * size)
 		goto out;
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600))
-	    == -1)
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1)
 		goto out;
 #ifdef HAVE_POSIX_FALLOCATE
 	if (posix_fallocate(fd, 0, (off_t)size) != 0 || fsync(fd) == -1) {
@@ -1251,7 +1317,7 @@ spool_job_defer(struct spool_job *j, time_t t)
 
 	ts[0].tv_sec = ts[1].tv_sec = t;
 	ts[0].tv_nsec = ts[1].tv_nsec = 0;
-	if (utimensat(AT_FDCWD, path, ts, 0) == -1) {
+	if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) == -1) {
 		log_warn("spool: cannot set the retry time of '%s'", path);
 		rc = -1;
 	}
@@ -1397,7 +1463,7 @@ spool_job_load(const char *dir, const char *id, struct spool_job *j)
 	memset(j, 0, sizeof *j);
 	j->dir = xasprintf("%s/active/%s", dir, id);
 	path = xasprintf("%s/JOB", j->dir);
-	if ((fp = fopen(path, "r")) == NULL) {
+	if ((fp = spool_fopen_read(path)) == NULL) {
 		if (errno != ENOENT) {
 			log_warn("spool: cannot open '%s'", path);
 			goto out;
@@ -1473,7 +1539,8 @@ spool_job_settle(const char *dir, struct spool_job *j, enum spool_state to_s,
 			free(err);
 			free(text);
 		} else
-			(void)utimensat(AT_FDCWD, from, now, 0);
+			(void)utimensat(AT_FDCWD, from, now,
+			    AT_SYMLINK_NOFOLLOW);
 		if (rename(from, to) == -1 && errno != ENOENT) {
 			log_warn("spool: cannot rename '%s' to '%s'", from, to);
 			rc = -1;
@@ -1537,7 +1604,7 @@ spool_status_read(const char *spool_dir)
 	char line[4096], *r = NULL;
 	FILE *fp;
 
-	if ((fp = fopen(path, "r")) != NULL) {
+	if ((fp = spool_fopen_read(path)) != NULL) {
 		if (fgets(line, sizeof line, fp) != NULL) {
 			line[strcspn(line, "\n")] = '\0';
 			r = xstrdup(line);
@@ -1563,52 +1630,82 @@ spool_quota_path(const char *spool_dir, const char *table)
 	return p;
 }
 
+/*
+ * Read a table's ledger: the job starts of the 24 hours before now, as
+ * lines into b when not NULL, counted in *count.  0, or -1 when it cannot
+ * be read whole (unreadable, damaged): a ledger read in part must neither
+ * count as fewer jobs nor be rewritten, which would lose its history.
+ */
+static int
+spool_quota_read(const char *path, time_t now, struct buf *b,
+    unsigned long *count)
+{
+	FILE *fp;
+	long long t;
+	int rc = 0;
+
+	*count = 0;
+	if ((fp = spool_fopen_read(path)) == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		log_warn("spool: cannot open the job ledger '%s'", path);
+		return -1;
+	}
+	while (fscanf(fp, "%lld", &t) == 1)
+		if (t > (long long)now - 86400) {
+			(*count)++;
+			if (b != NULL)
+				(void)buf_addf(b, "%lld\n", t);
+		}
+	if (ferror(fp)) {
+		log_warn("spool: cannot read the job ledger '%s'", path);
+		rc = -1;
+	} else if (fscanf(fp, " %*c") != EOF) {
+		log_warnx("spool: the job ledger '%s' is damaged: fix or "
+		    "remove it", path);
+		errno = EIO;
+		rc = -1;
+	}
+	fclose(fp);
+	return rc;
+}
+
 /* Jobs started for a table in the 24 hours before now. */
 int
 spool_quota_count(const char *spool_dir, const char *table, time_t now,
     unsigned long *count)
 {
 	char *path = spool_quota_path(spool_dir, table);
-	FILE *fp;
-	long long t;
+	int rc;
 
-	*count = 0;
-	if ((fp = fopen(path, "r")) == NULL) {
-		free(path);
-		return errno == ENOENT ? 0 : -1;
-	}
-	while (fscanf(fp, "%lld", &t) == 1)
-		if (t > (long long)now - 86400)
-			(*count)++;
-	fclose(fp);
+	rc = spool_quota_read(path, now, NULL, count);
 	free(path);
-	return 0;
+	return rc;
 }
 
-/* Note one job start; entries older than a day are dropped on rewrite. */
+/*
+ * Note one job start; entries older than a day are dropped on rewrite.
+ * A ledger that cannot be read whole is left as it is (-1).
+ */
 int
 spool_quota_note(const char *spool_dir, const char *table, time_t now)
 {
 	char *path = spool_quota_path(spool_dir, table);
 	char *tmp = xasprintf("%s.tmp", path);
-	FILE *fp;
 	struct buf b;
-	long long t;
+	unsigned long n;
 	int rc;
 
 	buf_init(&b, 0);
-	if ((fp = fopen(path, "r")) != NULL) {
-		while (fscanf(fp, "%lld", &t) == 1)
-			if (t > (long long)now - 86400)
-				(void)buf_addf(&b, "%lld\n", t);
-		fclose(fp);
-	}
+	if ((rc = spool_quota_read(path, now, &b, &n)) == -1)
+		goto out;
 	(void)buf_addf(&b, "%lld\n", (long long)now);
 	rc = spool_write_file(tmp, b.data, b.len);
 	if (rc == 0 && rename(tmp, path) == -1) {
 		log_warn("spool: cannot rename '%s'", tmp);
 		rc = -1;
 	}
+out:
 	buf_release(&b);
 	free(path);
 	free(tmp);
@@ -1733,7 +1830,7 @@ spool_err_read(const char *dir, enum spool_state s, const char *name)
 	FILE *fp;
 
 	buf_init(&b, 64 * 1024);
-	if ((fp = fopen(path, "r")) != NULL) {
+	if ((fp = spool_fopen_read(path)) != NULL) {
 		while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0 &&
 		    buf_add(&b, chunk, n) == 0)
 			;
@@ -1765,7 +1862,7 @@ spool_tmp_orphan(const char *dir, const char *name, time_t now)
 	rc = 0;
 	if (now - sb.st_ctime < SPOOL_ORPHAN_GRACE)
 		goto out;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
 		rc = -1;
 		goto out;
 	}

@@ -38,6 +38,7 @@ extern const char *const spool_state_names[SPOOL_NSTATES];
 int	 spool_state_lookup(const char *);
 
 char	*spool_stream_dir(const struct conf *, const struct conf_stream *);
+int	 spool_become_owner(const char *);
 int	 spool_prepare(const char *);
 void	 spool_new_name(char *, size_t);
 int	 spool_valid_name(const char *);
