@@ -846,16 +846,14 @@ spool_check_line(const char *p, size_t len)
 }
 
 /*
- * Write a file whole, a fresh one: whatever had the name (a stale temp
+ * Create a fresh file to write whole: whatever had the name (a stale temp
  * file, a symlink someone planted) is removed first, and the file is
- * created with O_EXCL, so no link is ever followed.
+ * created with O_EXCL, so no link is ever followed.  The fd, or -1.
  */
 static int
-spool_write_file(const char *path, const char *data, size_t len)
+spool_create(const char *path)
 {
 	int fd;
-	size_t done = 0;
-	ssize_t n;
 
 	if (unlink(path) == -1 && errno != ENOENT) {
 		log_warn("spool: cannot remove '%s'", path);
@@ -863,10 +861,20 @@ spool_write_file(const char *path, const char *data, size_t len)
 	}
 	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
 	    0640);
-	if (fd == -1) {
+	if (fd == -1)
 		log_warn("spool: cannot create '%s'", path);
+	return fd;
+}
+
+static int
+spool_write_file(const char *path, const char *data, size_t len)
+{
+	int fd;
+	size_t done = 0;
+	ssize_t n;
+
+	if ((fd = spool_create(path)) == -1)
 		return -1;
-	}
 	while (done < len) {
 		n = write(fd, data + done, len - done);
 		if (n == -1 && errno == EINTR)
@@ -942,13 +950,17 @@ spool_scan(const char *path, int live, void (*fn)(void *, unsigned long,
 	return rc;
 }
 
-/* spool_validate's second pass: sort the lines into good and bad. */
+/*
+ * spool_validate's second pass: sort the lines into good and bad, each
+ * straight into its file, so that memory stays flat whatever the batch
+ * holds.
+ */
 struct spool_cut {
 	const char	*name;
-	struct buf	 ok;
-	struct buf	 bad;
-	struct buf	 err;
-	int		 full;
+	FILE		*ok;		/* the hidden replacement batch */
+	FILE		*bad;		/* corrupt/<name> */
+	FILE		*err;		/* corrupt/<name>.err */
+	int		 full;		/* a write failed */
 };
 
 static void
@@ -956,17 +968,54 @@ spool_cut_line(void *arg, unsigned long lineno, const char *line,
     size_t len, const char *why)
 {
 	struct spool_cut *c = arg;
+	FILE *to = why == NULL ? c->ok : c->bad;
 
-	if (why == NULL) {
-		if (buf_add(&c->ok, line, len) == -1 ||
-		    buf_addc(&c->ok, '\n') == -1)
-			c->full = 1;
-		return;
-	}
-	if (buf_add(&c->bad, line, len) == -1 || buf_addc(&c->bad, '\n') ==
-	    -1 || buf_addf(&c->err, "%s line %lu: %s\n", c->name, lineno,
-	    why) == -1)
+	if (fwrite(line, 1, len, to) != len || putc('\n', to) == EOF)
 		c->full = 1;
+	if (why != NULL && fprintf(c->err, "%s line %lu: %s\n", c->name,
+	    lineno, why) < 0)
+		c->full = 1;
+}
+
+/* A fresh file to write (see spool_write_file), as a stdio stream. */
+static FILE *
+spool_create_stream(const char *path)
+{
+	FILE *fp;
+	int fd;
+
+	if ((fd = spool_create(path)) == -1)
+		return NULL;
+	if ((fp = fdopen(fd, "w")) == NULL) {
+		log_warn("spool: cannot open '%s'", path);
+		close(fd);
+		(void)unlink(path);
+		return NULL;
+	}
+	(void)setvbuf(fp, NULL, _IOFBF, 256 * 1024);
+	return fp;
+}
+
+/* Flush, sync and close a stream of spool_create_stream; 0 or -1. */
+static int
+spool_close_stream(FILE *fp, const char *path, int sync)
+{
+	int rc = 0;
+
+	if (fp == NULL)
+		return 0;
+	if (fflush(fp) == EOF || ferror(fp)) {
+		log_warn("spool: cannot write '%s'", path);
+		rc = -1;
+	} else if (sync && spool_datasync(fileno(fp)) == -1) {
+		log_warn("spool: cannot sync '%s'", path);
+		rc = -1;
+	}
+	if (fclose(fp) == EOF && rc == 0) {
+		log_warn("spool: cannot write '%s'", path);
+		rc = -1;
+	}
+	return rc;
 }
 
 /*
@@ -974,7 +1023,8 @@ spool_cut_line(void *arg, unsigned long lineno, const char *line,
  * last line without '\n' (a torn write never acknowledged), are cut out
  * into corrupt/<name> with a corrupt/<name>.err saying which lines and why;
  * the good lines replace the batch in one exchange of names.  The first
- * pass only reads: a good batch, the common case, is never copied.
+ * pass only reads: a good batch, the common case, is never copied.  The
+ * second streams each line to its file, holding none.
  * Returns 0 (the batch, perhaps cut, holds *good hits), 1 when nothing
  * good was left (the batch was moved to corrupt/ whole), -1 on error, 2
  * when the batch vanished.
@@ -985,32 +1035,36 @@ spool_validate(const char *dir, enum spool_state s, const char *name,
 {
 	struct spool_cut c;
 	char *path, *tmp = NULL, *cpath = NULL, *epath = NULL;
-	int rc;
+	int rc, closed;
 
 	memset(&c, 0, sizeof c);
 	c.name = name;
-	buf_init(&c.ok, 0);
-	buf_init(&c.bad, 0);
-	buf_init(&c.err, 0);
 	path = spool_path(dir, s, name);
 	rc = spool_scan(path, 0, NULL, NULL, good, bad);
 	if (rc != 0 || *bad == 0) {
 		rc = rc == 1 ? 2 : rc;
 		goto out;
 	}
+	cpath = spool_path(dir, SPOOL_CORRUPT, name);
+	epath = xasprintf("%s.err", cpath);
+	tmp = xasprintf("%s/%s/.%s.valid", dir, spool_state_names[s], name);
+	rc = -1;
+	if ((c.ok = spool_create_stream(tmp)) == NULL ||
+	    (c.bad = spool_create_stream(cpath)) == NULL ||
+	    (c.err = spool_create_stream(epath)) == NULL)
+		goto out;
 	rc = spool_scan(path, 0, spool_cut_line, &c, good, bad);
-	if (rc != 0 || c.full) {
+	closed = spool_close_stream(c.bad, cpath, 1) |
+	    spool_close_stream(c.err, epath, 1) |
+	    spool_close_stream(c.ok, tmp, *good > 0);
+	c.ok = c.bad = c.err = NULL;
+	if (rc != 0 || c.full || closed != 0) {
 		rc = rc == 1 ? 2 : -1;
 		goto out;
 	}
 	rc = -1;
 	log_warnx("spool: '%s': %lu bad line%s moved to corrupt/", path, *bad,
 	    *bad == 1 ? "" : "s");
-	cpath = spool_path(dir, SPOOL_CORRUPT, name);
-	epath = xasprintf("%s.err", cpath);
-	if (spool_write_file(cpath, c.bad.data, c.bad.len) == -1 ||
-	    spool_write_file(epath, c.err.data, c.err.len) == -1)
-		goto out;
 	(void)spool_sync_state(dir, SPOOL_CORRUPT);
 	if (*good == 0) {
 		if (unlink(path) == -1 && errno != ENOENT) {
@@ -1020,9 +1074,6 @@ spool_validate(const char *dir, enum spool_state s, const char *name,
 		rc = 1;
 		goto out;
 	}
-	tmp = xasprintf("%s/%s/.%s.valid", dir, spool_state_names[s], name);
-	if (spool_write_file(tmp, c.ok.data, c.ok.len) == -1)
-		goto out;
 	/*
 	 * Exchange, not rename: if the batch was moved away meanwhile (an
 	 * admin's hold), a rename would bring a copy back and load it twice.
@@ -1033,20 +1084,25 @@ spool_validate(const char *dir, enum spool_state s, const char *name,
 		else
 			log_warn("spool: cannot exchange '%s' and '%s'", tmp,
 			    path);
-		(void)unlink(tmp);
 		goto out;
 	}
 	(void)unlink(tmp);	/* the original, now under the hidden name */
+	free(tmp);
+	tmp = NULL;
 	(void)spool_sync_state(dir, s);
 	rc = 0;
 out:
+	if (c.ok != NULL || c.bad != NULL || c.err != NULL) {
+		(void)spool_close_stream(c.ok, tmp, 0);
+		(void)spool_close_stream(c.bad, cpath, 0);
+		(void)spool_close_stream(c.err, epath, 0);
+	}
+	if (tmp != NULL)
+		(void)unlink(tmp);
 	free(path);
 	free(tmp);
 	free(cpath);
 	free(epath);
-	buf_release(&c.ok);
-	buf_release(&c.bad);
-	buf_release(&c.err);
 	return rc;
 }
 
