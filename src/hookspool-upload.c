@@ -335,12 +335,17 @@ up_claim(struct up_run *run, const struct conf_stream *st, const char *dir)
 	char id[256];
 	const char **names;
 	uint64_t *sizes;
+	size_t young;
 	int rc;
 
-	if (spool_list(dir, SPOOL_NEW, &v, &n) == -1) {
+	(void)spool_clean_valid(dir, SPOOL_NEW);
+	if (spool_list_ready(dir, &v, &n, &young) == -1) {
 		up_spool_error(run, "cannot list new/");
 		return;
 	}
+	if (young > 0)
+		log_info("upload: %s: %zu files of new/ are still being "
+		    "written: left for a later run", st->name, young);
 	job = xcalloc(n + 1, sizeof *job);
 	names = xcalloc(n + 1, sizeof *names);
 	sizes = xcalloc(n + 1, sizeof *sizes);

@@ -1265,9 +1265,20 @@ ctl_repair(struct ctl *ctl, int argc, char **argv)
 			break;
 		usleep(250 * 1000);
 	}
-	if (rc == 0)
+	if (rc == 0) {
 		states |= ST(SPOOL_NEW);
-	else if (rc == -1)
+		/* Under the lock no validation runs: its leftovers go. */
+		for (i = 0; i < ctl->conf->nstreams; i++) {
+			if (!ctl_selected(ctl, &ctl->conf->streams[i]))
+				continue;
+			dir = spool_stream_dir(ctl->conf,
+			    &ctl->conf->streams[i]);
+			(void)spool_clean_valid(dir, SPOOL_NEW);
+			(void)spool_clean_valid(dir, SPOOL_HOLD);
+			(void)spool_clean_valid(dir, SPOOL_FAILED);
+			free(dir);
+		}
+	} else if (rc == -1)
 		r.errors++;
 	else
 		log_warnx("the uploader holds the spool lock: new/ is left to "

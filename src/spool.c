@@ -44,6 +44,11 @@ const char *const spool_state_names[SPOOL_NSTATES] = {
 
 /* A writer's file younger than this may not be locked yet: not orphaned. */
 #define SPOOL_ORPHAN_GRACE 10
+/*
+ * A file of new/ modified this recently may still be being copied in (cp
+ * straight into new/ instead of copy, then mv): not claimed yet.
+ */
+#define SPOOL_NEW_SETTLE 2
 /* The longest line validation accepts (a 1M body escapes to <= 6M). */
 #define SPOOL_MAX_LINE (64UL * 1024 * 1024)
 
@@ -694,6 +699,86 @@ spool_list(const char *dir, enum spool_state s, struct spool_entry **out,
 	rc = spool_list_dir(path, s == SPOOL_ACTIVE, out, np);
 	free(path);
 	return rc;
+}
+
+/*
+ * The batches of new/ that are ready to claim: files modified in the last
+ * SPOOL_NEW_SETTLE seconds are left out (counted in *young), after one
+ * wait for them to settle, so that a batch sealed a moment ago still goes
+ * in this run while a file still being written does not.
+ */
+int
+spool_list_ready(const char *dir, struct spool_entry **out, size_t *np,
+    size_t *young)
+{
+	struct spool_entry *v;
+	size_t n, i, k;
+	time_t now, newest = 0;
+	int waited = 0;
+
+again:
+	if (spool_list(dir, SPOOL_NEW, &v, &n) == -1)
+		return -1;
+	now = time(NULL);
+	*young = 0;
+	for (i = k = 0; i < n; i++) {
+		if (now - v[i].mtime < SPOOL_NEW_SETTLE) {
+			(*young)++;
+			if (v[i].mtime > newest)
+				newest = v[i].mtime;
+			free(v[i].name);
+		} else
+			v[k++] = v[i];
+	}
+	if (*young > 0 && !waited) {
+		spool_entries_free(v, k);
+		waited = 1;
+		if (newest > now)
+			newest = now;	/* a clock set back: wait no longer */
+		sleep((unsigned)(SPOOL_NEW_SETTLE - (now - newest)));
+		goto again;
+	}
+	*out = v;
+	*np = k;
+	return 0;
+}
+
+/*
+ * Remove the .X.valid files of a state's folder: validation's temporary
+ * copy, left behind by a crash between its exchange of names and its
+ * unlink (then the original, its good lines already in X).  Only while no
+ * validation can run there: under the spool lock.  Returns how many.
+ */
+unsigned
+spool_clean_valid(const char *dir, enum spool_state s)
+{
+	char *path = spool_path(dir, s, NULL), *f;
+	struct dirent *de;
+	unsigned removed = 0;
+	size_t len;
+	DIR *d;
+
+	if ((d = opendir(path)) == NULL) {
+		free(path);
+		return 0;
+	}
+	while ((de = readdir(d)) != NULL) {
+		len = strlen(de->d_name);
+		if (de->d_name[0] != '.' || len <= 7 ||
+		    strcmp(de->d_name + len - 6, ".valid") != 0)
+			continue;
+		f = xasprintf("%s/%s", path, de->d_name);
+		if (unlink(f) == 0) {
+			log_info("spool: removed '%s', left by an interrupted "
+			    "validation", f);
+			removed++;
+		} else if (errno != ENOENT)
+			log_warn("spool: cannot remove '%s'", f);
+		free(f);
+	}
+	closedir(d);
+	free(path);
+	return removed;
 }
 
 void

@@ -71,6 +71,9 @@ struct spool_entry {
 };
 int	 spool_list(const char *, enum spool_state, struct spool_entry **,
 	    size_t *);
+int	 spool_list_ready(const char *, struct spool_entry **, size_t *,
+	    size_t *);
+unsigned spool_clean_valid(const char *, enum spool_state);
 void	 spool_entries_free(struct spool_entry *, size_t);
 char	*spool_path(const char *, enum spool_state, const char *);
 
