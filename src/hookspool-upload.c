@@ -83,6 +83,10 @@ up_note(struct up_run *run, enum up_outcome o, const char *why)
 static void
 up_spool_error(struct up_run *run, const char *why)
 {
+	if (errno == ENOSPC || errno == EDQUOT) {
+		up_note(run, UP_RETRY, why);	/* until the uploader frees */
+		return;
+	}
 	if (errno == EACCES || errno == EPERM)
 		run->noperm = 1;
 	up_note(run, UP_SPOOL, why);
@@ -303,7 +307,7 @@ up_usable(struct up_run *run, const char *dir, struct spool_entry *e)
 
 	rc = spool_validate(dir, SPOOL_NEW, e->name, &good, &bad);
 	if (rc == -1)
-		up_note(run, UP_RETRY, "cannot validate batches");
+		up_spool_error(run, "cannot validate batches");
 	if (rc != 0)
 		return 0;
 	if (bad > 0) {

@@ -880,8 +880,13 @@ spool_seal_orphans(const char *dir, time_t now, unsigned *sealed)
 	for (i = 0; i < n; i++) {
 		from = spool_path(dir, SPOOL_TMP, v[i].name);
 		to = spool_path(dir, SPOOL_NEW, v[i].name);
-		if ((fd = open(from, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) == -1)
-			goto next;	/* vanished */
+		if ((fd = open(from, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+			if (errno != ENOENT) {	/* else: vanished */
+				log_warn("spool: cannot open '%s'", from);
+				rc = -1;
+			}
+			goto next;
+		}
 		/* Age first: a lock taken on a batch its writer has just
 		 * created, before it locks it, would fail that writer. */
 		if (fstat(fd, &sb) == -1 ||
