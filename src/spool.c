@@ -1125,7 +1125,7 @@ spool_validate(const char *dir, enum spool_state s, const char *name,
 {
 	struct spool_cut c;
 	char *path, *tmp = NULL, *cpath = NULL, *epath = NULL;
-	int rc, closed;
+	int rc, closed, cut = 0;
 
 	memset(&c, 0, sizeof c);
 	c.name = name;
@@ -1139,6 +1139,7 @@ spool_validate(const char *dir, enum spool_state s, const char *name,
 	epath = xasprintf("%s.err", cpath);
 	tmp = xasprintf("%s/%s/.%s.valid", dir, spool_state_names[s], name);
 	rc = -1;
+	cut = 1;	/* from here on, a failure takes the cut files back */
 	if ((c.ok = spool_create_stream(tmp)) == NULL ||
 	    (c.bad = spool_create_stream(cpath)) == NULL ||
 	    (c.err = spool_create_stream(epath)) == NULL)
@@ -1152,6 +1153,7 @@ spool_validate(const char *dir, enum spool_state s, const char *name,
 		rc = rc == 1 ? 2 : -1;
 		goto out;
 	}
+	cut = 0;	/* corrupt/ holds the bad lines now */
 	rc = -1;
 	log_warnx("spool: '%s': %lu bad line%s moved to corrupt/", path, *bad,
 	    *bad == 1 ? "" : "s");
@@ -1189,6 +1191,10 @@ out:
 	}
 	if (tmp != NULL)
 		(void)unlink(tmp);
+	if (cut) {
+		(void)unlink(cpath);
+		(void)unlink(epath);
+	}
 	free(path);
 	free(tmp);
 	free(cpath);

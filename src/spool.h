@@ -12,6 +12,10 @@
  * active/<job id>/ holds the batches of one load job and its JOB file; the
  * JOB file's mtime is the earliest time of the next attempt (backoff).
  *
+ * No spool file is opened through a symbolic link; files written whole are
+ * created afresh (O_EXCL) and renamed into place.  Run as root, a program
+ * becomes the spool's owner first (spool_become_owner).
+ *
  * Functions return 0 on success and -1 after logging, unless they say
  * otherwise.  Files that vanish under a listing are skipped, not errors.
  */
