@@ -8,8 +8,10 @@
  * batches into as few jobs as job_max_bytes and the per-table daily cap
  * allow, upload, wait for DONE, and settle each job into done/ or failed/,
  * or leave it in active/ with its next attempt time as the JOB file's mtime.
+ * Run as root, it first becomes the spool's owner.
  * Quiet on success.  Exit: 0 ok, 75 try later, 65 batches went to failed/,
- * 78 configuration.
+ * 77 or 74 a spool file could not be read or written (never reported as
+ * ok: a job nobody can read would wait for ever), 78 configuration.
  */
 #include "config.h"
 
@@ -38,6 +40,7 @@ enum up_outcome {
 	UP_OK,
 	UP_RETRY,	/* something waits for a later run: 75 */
 	UP_FAILED,	/* batches went to failed/: 65 */
+	UP_SPOOL,	/* a spool file unreadable or unwritable: 77, 74 */
 	UP_CONFIG	/* credentials or config unusable: 78 */
 };
 
@@ -50,6 +53,7 @@ struct up_run {
 	unsigned long	 rows;
 	unsigned long	 loaded_batches;
 	unsigned long	 failed_batches;
+	int		 noperm;	/* UP_SPOOL for want of permission */
 	char		*last_error;
 };
 
@@ -70,6 +74,22 @@ up_note(struct up_run *run, enum up_outcome o, const char *why)
 		free(run->last_error);
 		run->last_error = xstrdup(why);
 	}
+}
+
+/*
+ * A spool file could not be read or written (spool.c logged which and
+ * why, errno still says why): the run must not end "ok".
+ */
+static void
+up_spool_error(struct up_run *run, const char *why)
+{
+	if (errno == ENOSPC || errno == EDQUOT) {
+		up_note(run, UP_RETRY, why);	/* until the uploader frees */
+		return;
+	}
+	if (errno == EACCES || errno == EPERM)
+		run->noperm = 1;
+	up_note(run, UP_SPOOL, why);
 }
 
 /* Exponential backoff from the number of failed runs, capped. */
@@ -98,9 +118,11 @@ up_defer(struct up_run *run, const char *dir, struct spool_job *j,
 	j->tries++;
 	wait = up_backoff(j->tries - 1, r, bj->retry_after);
 	if (spool_job_save(j) == -1 || spool_job_defer(j, time(NULL) + wait)
-	    == -1)
+	    == -1) {
 		log_warnx("upload: cannot record the retry time of '%s'",
 		    j->dir);
+		up_spool_error(run, "cannot record a job's retry time");
+	}
 	log_warnx("upload: %s: job %s: %s: %s: %s: %s; next try in %ld s",
 	    dir, j->id, what, bq_result_name(r),
 	    bj->reason ? bj->reason : "-", bj->message ? bj->message : "-",
@@ -176,7 +198,11 @@ up_job(struct up_run *run, const struct conf_stream *st, const char *dir,
 			up_note(run, UP_RETRY, why);
 			goto out;
 		}
-		(void)spool_quota_note(run->conf->spool_dir, st->table, now);
+		/* The load matters more than the count: go on, but say so. */
+		if (spool_quota_note(run->conf->spool_dir, st->table, now) ==
+		    -1)
+			up_spool_error(run, "cannot note a job in the job "
+			    "ledger");
 		run->jobs++;
 		bq_job_release(&bj);
 		bq_job_init(&bj);
@@ -249,16 +275,21 @@ up_recover(struct up_run *run, const struct conf_stream *st, const char *dir)
 	struct spool_job j;
 	char **ids;
 	size_t n, i;
+	int rc;
 
 	if (spool_jobs(dir, &ids, &n) == -1) {
-		up_note(run, UP_RETRY, "cannot list active/");
+		up_spool_error(run, "cannot list active/");
 		return;
 	}
 	for (i = 0; i < n; i++) {
-		if (run->outcome < UP_CONFIG &&
-		    spool_job_load(dir, ids[i], &j) == 0) {
-			up_job(run, st, dir, &j, 1);
-			spool_job_free(&j);
+		if (run->outcome < UP_CONFIG) {
+			rc = spool_job_load(dir, ids[i], &j);
+			if (rc == 0) {
+				up_job(run, st, dir, &j, 1);
+				spool_job_free(&j);
+			} else if (rc == -1)
+				up_spool_error(run, "cannot read a job in "
+				    "active/");
 		}
 		free(ids[i]);
 	}
@@ -276,7 +307,7 @@ up_usable(struct up_run *run, const char *dir, struct spool_entry *e)
 
 	rc = spool_validate(dir, SPOOL_NEW, e->name, &good, &bad);
 	if (rc == -1)
-		up_note(run, UP_RETRY, "cannot validate batches");
+		up_spool_error(run, "cannot validate batches");
 	if (rc != 0)
 		return 0;
 	if (bad > 0) {
@@ -308,18 +339,28 @@ up_claim(struct up_run *run, const struct conf_stream *st, const char *dir)
 	char id[256];
 	const char **names;
 	uint64_t *sizes;
+	size_t young;
 	int rc;
 
-	if (spool_list(dir, SPOOL_NEW, &v, &n) == -1) {
-		up_note(run, UP_RETRY, "cannot list new/");
+	(void)spool_clean_valid(dir, SPOOL_NEW);
+	if (spool_list_ready(dir, &v, &n, &young) == -1) {
+		up_spool_error(run, "cannot list new/");
 		return;
 	}
+	if (young > 0)
+		log_info("upload: %s: %zu files of new/ are still being "
+		    "written: left for a later run", st->name, young);
 	job = xcalloc(n + 1, sizeof *job);
 	names = xcalloc(n + 1, sizeof *names);
 	sizes = xcalloc(n + 1, sizeof *sizes);
 	while (i < n && run->outcome < UP_CONFIG) {
 		if (spool_quota_count(c->spool_dir, st->table, time(NULL),
-		    &used) == 0 && used >= c->jobs_per_table_per_day) {
+		    &used) == -1) {
+			/* An unknown count could break the cap. */
+			up_spool_error(run, "cannot read the job ledger");
+			break;
+		}
+		if (used >= c->jobs_per_table_per_day) {
 			log_notice("upload: %s: holding back %zu batches: %lu "
 			    "load jobs for %s in the last 24 h (cap "
 			    "jobs_per_table_per_day = %lu)", st->name, n - i,
@@ -379,8 +420,9 @@ up_stream(struct up_run *run, const struct conf_stream *st)
 	up_recover(run, st, dir);
 	if (run->outcome < UP_CONFIG)
 		up_claim(run, st, dir);
-	if (spool_expire_done(dir, run->conf->keep_done, &removed) == 0 &&
-	    removed > 0)
+	if (spool_expire_done(dir, run->conf->keep_done, &removed) == -1)
+		up_spool_error(run, "cannot expire done/");
+	if (removed > 0)
 		log_info("upload: %s: removed %u loaded batches older than "
 		    "keep_done", st->name, removed);
 	free(dir);
@@ -390,13 +432,14 @@ static void
 up_status(struct up_run *run)
 {
 	static const char *const names[] = { "ok", "retry", "failed",
-		"config" };
+		"ioerr", "config" };
 	json_t *j;
 	char *text;
 
 	j = json_pack("{s:I, s:s, s:I, s:I, s:I, s:I, s:s?}",
 	    "time", (json_int_t)time(NULL),
-	    "result", names[run->outcome],
+	    "result", run->outcome == UP_SPOOL && run->noperm ? "noperm" :
+	    names[run->outcome],
 	    "jobs", (json_int_t)run->jobs,
 	    "rows", (json_int_t)run->rows,
 	    "loaded_batches", (json_int_t)run->loaded_batches,
@@ -404,8 +447,12 @@ up_status(struct up_run *run)
 	    "error", run->last_error);
 	if (j == NULL)
 		return;
-	if ((text = json_dumps(j, JSON_COMPACT)) != NULL)
-		(void)spool_status_write(run->conf->spool_dir, text);
+	if ((text = json_dumps(j, JSON_COMPACT)) == NULL ||
+	    spool_status_write(run->conf->spool_dir, text) == -1) {
+		log_warnx("upload: cannot record the result in '%s'",
+		    run->conf->spool_dir);
+		up_spool_error(run, NULL);
+	}
 	free(text);
 	json_decref(j);
 }
@@ -454,6 +501,9 @@ main(int argc, char **argv)
 	if (only != NULL && conf_stream_by_name(conf, only) == NULL)
 		fatalx(EX_USAGE, "%s: no stream '%s'", conf_path, only);
 	run.conf = conf;
+	if (spool_become_owner(conf->spool_dir) == -1)
+		fatalx(EX_NOPERM, "%s: cannot become the spool's owner",
+		    conf->spool_dir);
 
 	rc = spool_lock(conf->spool_dir, &lockfd);
 	if (rc == 1) {
@@ -461,9 +511,13 @@ main(int argc, char **argv)
 		conf_free(conf);
 		return EX_OK;
 	}
-	if (rc == -1)
-		fatalx(EX_CANTCREAT, "cannot lock the spool '%s'",
-		    conf->spool_dir);
+	if (rc == -1) {
+		/* Say so where the health URL looks, if that can be written. */
+		up_spool_error(&run, "cannot lock the spool");
+		up_status(&run);
+		fatalx(run.noperm ? EX_NOPERM : EX_CANTCREAT,
+		    "cannot lock the spool '%s'", conf->spool_dir);
+	}
 	/* A spool full to the last byte can still be drained. */
 	(void)spool_reserve(conf->spool_dir, 256 * 1024);
 	if ((http = http_new(conf)) == NULL)
@@ -490,6 +544,8 @@ main(int argc, char **argv)
 		return EX_TEMPFAIL;
 	case UP_FAILED:
 		return EX_DATAERR;
+	case UP_SPOOL:
+		return run.noperm ? EX_NOPERM : EX_IOERR;
 	default:
 		return EX_CONFIG;
 	}

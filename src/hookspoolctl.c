@@ -1,7 +1,7 @@
 /*
  * hookspoolctl: the admin command, a table of verbs that work straight on
  * the spool with no daemon (status, list, show, hold, release, requeue,
- * delete, check, repair, config, stream add).
+ * replay, delete, check, repair, config, stream add).
  *
  * Every spool file is read, moved and removed through spool.c; this file
  * never renames or unlinks one itself.  It is safe while the responder and
@@ -80,6 +80,7 @@ static int	ctl_status(struct ctl *, int, char **);
 static int	ctl_list(struct ctl *, int, char **);
 static int	ctl_show(struct ctl *, int, char **);
 static int	ctl_move(struct ctl *, int, char **);
+static int	ctl_replay(struct ctl *, int, char **);
 static int	ctl_check(struct ctl *, int, char **);
 static int	ctl_repair(struct ctl *, int, char **);
 static int	ctl_config(struct ctl *, int, char **);
@@ -92,6 +93,8 @@ static const struct ctl_verb ctl_verbs[] = {
 	{ "hold", ctl_move, "hold batch ... | ALL | -", 1 },
 	{ "release", ctl_move, "release batch ... | ALL | -", 1 },
 	{ "requeue", ctl_move, "requeue batch ... | ALL | -", 1 },
+	{ "replay", ctl_replay,
+	    "replay batch ... | - | --since date [--until date]", 1 },
 	{ "delete", ctl_move, "delete batch ... | ALL [state] | -", 1 },
 	{ "check", ctl_check, "check", 1 },
 	{ "repair", ctl_repair, "repair", 1 },
@@ -112,6 +115,7 @@ static const struct ctl_op ctl_ops[] = {
 	{ "hold", "held", ST(SPOOL_NEW), SPOOL_HOLD },
 	{ "release", "released", ST(SPOOL_HOLD), SPOOL_NEW },
 	{ "requeue", "requeued", ST(SPOOL_FAILED), SPOOL_NEW },
+	{ "replay", "replayed", ST(SPOOL_DONE), SPOOL_NEW },
 	{ "delete", "deleted", ST(SPOOL_NEW) | ST(SPOOL_HOLD) |
 	    ST(SPOOL_FAILED) | ST(SPOOL_CORRUPT) | ST(SPOOL_DONE), -1 },
 };
@@ -836,7 +840,7 @@ ctl_show(struct ctl *ctl, int argc, char **argv)
 	return EX_TEMPFAIL;
 }
 
-/* ---- hold, release, requeue, delete -------------------------------------- */
+/* ---- hold, release, requeue, replay, delete ------------------------------ */
 
 static const struct ctl_op *
 ctl_op_lookup(const char *verb)
@@ -946,6 +950,30 @@ ctl_op_walked(struct ctl *ctl, const struct ctl_item *it, void *arg)
 		r->counts.errors++;
 }
 
+/* Print what a verb did, such as "3 held, 1 not found"; the exit code. */
+static int
+ctl_op_report(const struct ctl_op_run *r)
+{
+	printf("%lu %s", r->counts.done, r->op->did);
+	if (r->counts.notfound > 0)
+		printf(", %lu not found", r->counts.notfound);
+	if (r->counts.refused > 0)
+		printf(", %lu refused", r->counts.refused);
+	if (r->counts.skipped > 0)
+		printf(", %lu skipped (moved meanwhile)", r->counts.skipped);
+	if (r->counts.errors > 0)
+		printf(", %lu error%s", r->counts.errors,
+		    r->counts.errors == 1 ? "" : "s");
+	printf("\n");
+	if (r->counts.errors > 0)
+		return EX_IOERR;
+	if (r->counts.notfound > 0)
+		return EX_NOINPUT;
+	if (r->counts.refused > 0)
+		return EX_TEMPFAIL;
+	return EX_OK;
+}
+
 static int
 ctl_move(struct ctl *ctl, int argc, char **argv)
 {
@@ -993,24 +1021,96 @@ ctl_move(struct ctl *ctl, int argc, char **argv)
 			ctl_op_id(ctl, r.op, argv[i], &r.counts);
 		}
 	}
-	printf("%lu %s", r.counts.done, r.op->did);
-	if (r.counts.notfound > 0)
-		printf(", %lu not found", r.counts.notfound);
-	if (r.counts.refused > 0)
-		printf(", %lu refused", r.counts.refused);
-	if (r.counts.skipped > 0)
-		printf(", %lu skipped (moved meanwhile)", r.counts.skipped);
-	if (r.counts.errors > 0)
-		printf(", %lu error%s", r.counts.errors,
-		    r.counts.errors == 1 ? "" : "s");
-	printf("\n");
-	if (r.counts.errors > 0)
-		return EX_IOERR;
-	if (r.counts.notfound > 0)
-		return EX_NOINPUT;
-	if (r.counts.refused > 0)
-		return EX_TEMPFAIL;
-	return EX_OK;
+	return ctl_op_report(&r);
+}
+
+/*
+ * A date for replay, UTC: YYYY-MM-DD (with end set: the end of that day)
+ * or YYYY-MM-DDTHH:MM[:SS][Z].  0, or -1 when it is neither.
+ */
+static int
+ctl_parse_date(const char *arg, int end, time_t *tp)
+{
+	struct tm tm;
+	const char *p;
+
+	memset(&tm, 0, sizeof tm);
+	if ((p = strptime(arg, "%Y-%m-%d", &tm)) == NULL)
+		return -1;
+	if (*p == '\0') {
+		*tp = timegm(&tm) + (end ? 86400 : 0);
+		return 0;
+	}
+	if ((p = strptime(p, "T%H:%M", &tm)) == NULL)
+		return -1;
+	if (*p == ':' && (p = strptime(p, ":%S", &tm)) == NULL)
+		return -1;
+	if (*p == 'Z')
+		p++;
+	if (*p != '\0')
+		return -1;
+	*tp = timegm(&tm);
+	return 0;
+}
+
+/* What replay --since carries through the walk over done/. */
+struct ctl_replay_run {
+	struct ctl_op_run run;
+	time_t		 since;
+	time_t		 until;		/* 0: now */
+};
+
+static void
+ctl_replay_walked(struct ctl *ctl, const struct ctl_item *it, void *arg)
+{
+	struct ctl_replay_run *rr = arg;
+
+	/* A batch's mtime in done/ is when it was loaded. */
+	if (it->e->mtime < rr->since ||
+	    (rr->until != 0 && it->e->mtime >= rr->until))
+		return;
+	ctl_op_walked(ctl, it, &rr->run);
+}
+
+/*
+ * Load done/ batches again, on purpose (the day a table was dropped): by
+ * id like the other verbs, or those loaded between two dates.  Their rows
+ * are inserted a second time.
+ */
+static int
+ctl_replay(struct ctl *ctl, int argc, char **argv)
+{
+	struct ctl_replay_run rr;
+	int i;
+
+	if (argc < 2 || strcmp(argv[1], "ALL") == 0)
+		usage();
+	if (strncmp(argv[1], "--", 2) != 0)
+		return ctl_move(ctl, argc, argv);
+	memset(&rr, 0, sizeof rr);
+	rr.since = -1;
+	for (i = 1; i < argc; i++) {
+		if (i + 1 < argc && strcmp(argv[i], "--since") == 0 &&
+		    ctl_parse_date(argv[i + 1], 0, &rr.since) == 0)
+			i++;
+		else if (i + 1 < argc && strcmp(argv[i], "--until") == 0 &&
+		    ctl_parse_date(argv[i + 1], 1, &rr.until) == 0)
+			i++;
+		else {
+			log_warnx("replay takes --since YYYY-MM-DD"
+			    "[THH:MM[:SS]] [--until ...] (UTC)");
+			return EX_USAGE;
+		}
+	}
+	if (rr.since == -1) {
+		log_warnx("replay needs --since: every batch of done/ would "
+		    "load again");
+		return EX_USAGE;
+	}
+	rr.run.op = ctl_op_lookup(argv[0]);
+	ctl_walk(ctl, ST(SPOOL_DONE), ctl_replay_walked, &rr,
+	    &rr.run.counts.errors);
+	return ctl_op_report(&rr.run);
 }
 
 /* ---- check and repair ---------------------------------------------------- */
@@ -1189,9 +1289,20 @@ ctl_repair(struct ctl *ctl, int argc, char **argv)
 			break;
 		usleep(250 * 1000);
 	}
-	if (rc == 0)
+	if (rc == 0) {
 		states |= ST(SPOOL_NEW);
-	else if (rc == -1)
+		/* Under the lock no validation runs: its leftovers go. */
+		for (i = 0; i < ctl->conf->nstreams; i++) {
+			if (!ctl_selected(ctl, &ctl->conf->streams[i]))
+				continue;
+			dir = spool_stream_dir(ctl->conf,
+			    &ctl->conf->streams[i]);
+			(void)spool_clean_valid(dir, SPOOL_NEW);
+			(void)spool_clean_valid(dir, SPOOL_HOLD);
+			(void)spool_clean_valid(dir, SPOOL_FAILED);
+			free(dir);
+		}
+	} else if (rc == -1)
 		r.errors++;
 	else
 		log_warnx("the uploader holds the spool lock: new/ is left to "
@@ -1525,28 +1636,6 @@ out:
 
 /* ---- main ---------------------------------------------------------------- */
 
-/*
- * Run as root, become the owner of the spool before touching it: files
- * repair writes must stay readable by the responder and the uploader, and
- * the uploader must be able to take the lock file after us.
- */
-static void
-ctl_become_spool_owner(const struct conf *c)
-{
-	struct stat sb;
-	gid_t gid;
-
-	if (geteuid() != 0 || stat(c->spool_dir, &sb) == -1 || sb.st_uid == 0)
-		return;
-	gid = sb.st_gid;
-	if (setgroups(1, &gid) == -1 || setgid(sb.st_gid) == -1 ||
-	    setuid(sb.st_uid) == -1)
-		fatal("cannot become uid %lu, the owner of '%s'",
-		    (unsigned long)sb.st_uid, c->spool_dir);
-	log_debug("running as uid %lu, the owner of '%s'",
-	    (unsigned long)sb.st_uid, c->spool_dir);
-}
-
 int
 main(int argc, char **argv)
 {
@@ -1602,8 +1691,10 @@ main(int argc, char **argv)
 	    NULL)
 		fatalx(ctl.nagios ? NAGIOS_UNKNOWN : EX_USAGE,
 		    "%s: no stream '%s'", ctl.conf_path, ctl.only);
-	if (v->spool)
-		ctl_become_spool_owner(ctl.conf);
+	/* Files repair writes must stay the responder's and the uploader's. */
+	if (v->spool && spool_become_owner(ctl.conf->spool_dir) == -1)
+		fatalx(EX_NOPERM, "%s: cannot become the spool's owner",
+		    ctl.conf->spool_dir);
 	ctl.now = time(NULL);
 	optind = 0;	/* each verb parses its own options */
 	rc = v->fn(&ctl, argc, argv);

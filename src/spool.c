@@ -26,6 +26,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
@@ -40,6 +41,7 @@
 #include <unistd.h>
 
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 
 #include "buf.h"
 #include "jsoncheck.h"
@@ -53,6 +55,11 @@ const char *const spool_state_names[SPOOL_NSTATES] = {
 
 /* A writer's file younger than this may not be locked yet: not orphaned. */
 #define SPOOL_ORPHAN_GRACE 10
+/*
+ * A file of new/ modified this recently may still be being copied in (cp
+ * straight into new/ instead of copy, then mv): not claimed yet.
+ */
+#define SPOOL_NEW_SETTLE 2
 /* The longest line validation accepts (a 1M body escapes to <= 6M). */
 #define SPOOL_MAX_LINE (64UL * 1024 * 1024)
 
@@ -117,6 +124,50 @@ spool_prepare(const char *dir)
 		free(p);
 	}
 	return rc;
+}
+
+/*
+ * Run as root, become the owner of the spool before touching it: files
+ * written as root would lock its owner (the responder's and the cron
+ * uploader's user) out, and as root a symlink the owner planted could
+ * reach any file.  Nothing to do when not root, or when the spool is
+ * root's or not there yet.
+ */
+int
+spool_become_owner(const char *spool_dir)
+{
+	struct stat sb;
+	gid_t gid;
+
+	if (geteuid() != 0 || stat(spool_dir, &sb) == -1 || sb.st_uid == 0)
+		return 0;
+	gid = sb.st_gid;
+	if (setgroups(1, &gid) == -1 || setgid(sb.st_gid) == -1 ||
+	    setuid(sb.st_uid) == -1) {
+		log_warn("spool: cannot become uid %lu, the owner of '%s'",
+		    (unsigned long)sb.st_uid, spool_dir);
+		return -1;
+	}
+	log_debug("spool: running as uid %lu, the owner of '%s'",
+	    (unsigned long)sb.st_uid, spool_dir);
+	return 0;
+}
+
+/* fopen(path, "r") that does not follow a symlink. */
+static FILE *
+spool_fopen_read(const char *path)
+{
+	FILE *fp;
+	int fd, saved;
+
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
+		return NULL;
+	if ((fp = fdopen(fd, "r")) == NULL) {
+		saved = errno;
+		close(fd);
+		errno = saved;
+	}
+	return fp;
 }
 
 static int
@@ -781,6 +832,86 @@ spool_list(const char *dir, enum spool_state s, struct spool_entry **out,
 	return rc;
 }
 
+/*
+ * The batches of new/ that are ready to claim: files modified in the last
+ * SPOOL_NEW_SETTLE seconds are left out (counted in *young), after one
+ * wait for them to settle, so that a batch sealed a moment ago still goes
+ * in this run while a file still being written does not.
+ */
+int
+spool_list_ready(const char *dir, struct spool_entry **out, size_t *np,
+    size_t *young)
+{
+	struct spool_entry *v;
+	size_t n, i, k;
+	time_t now, newest = 0;
+	int waited = 0;
+
+again:
+	if (spool_list(dir, SPOOL_NEW, &v, &n) == -1)
+		return -1;
+	now = time(NULL);
+	*young = 0;
+	for (i = k = 0; i < n; i++) {
+		if (now - v[i].mtime < SPOOL_NEW_SETTLE) {
+			(*young)++;
+			if (v[i].mtime > newest)
+				newest = v[i].mtime;
+			free(v[i].name);
+		} else
+			v[k++] = v[i];
+	}
+	if (*young > 0 && !waited) {
+		spool_entries_free(v, k);
+		waited = 1;
+		if (newest > now)
+			newest = now;	/* a clock set back: wait no longer */
+		sleep((unsigned)(SPOOL_NEW_SETTLE - (now - newest)));
+		goto again;
+	}
+	*out = v;
+	*np = k;
+	return 0;
+}
+
+/*
+ * Remove the .X.valid files of a state's folder: validation's temporary
+ * copy, left behind by a crash between its exchange of names and its
+ * unlink (then the original, its good lines already in X).  Only while no
+ * validation can run there: under the spool lock.  Returns how many.
+ */
+unsigned
+spool_clean_valid(const char *dir, enum spool_state s)
+{
+	char *path = spool_path(dir, s, NULL), *f;
+	struct dirent *de;
+	unsigned removed = 0;
+	size_t len;
+	DIR *d;
+
+	if ((d = opendir(path)) == NULL) {
+		free(path);
+		return 0;
+	}
+	while ((de = readdir(d)) != NULL) {
+		len = strlen(de->d_name);
+		if (de->d_name[0] != '.' || len <= 7 ||
+		    strcmp(de->d_name + len - 6, ".valid") != 0)
+			continue;
+		f = xasprintf("%s/%s", path, de->d_name);
+		if (unlink(f) == 0) {
+			log_info("spool: removed '%s', left by an interrupted "
+			    "validation", f);
+			removed++;
+		} else if (errno != ENOENT)
+			log_warn("spool: cannot remove '%s'", f);
+		free(f);
+	}
+	closedir(d);
+	free(path);
+	return removed;
+}
+
 void
 spool_entries_free(struct spool_entry *v, size_t n)
 {
@@ -936,8 +1067,13 @@ spool_seal_orphans(const char *dir, time_t now, unsigned *sealed)
 	for (i = 0; i < n; i++) {
 		from = spool_path(dir, SPOOL_TMP, v[i].name);
 		to = spool_path(dir, SPOOL_NEW, v[i].name);
-		if ((fd = open(from, O_RDWR | O_CLOEXEC)) == -1)
-			goto next;	/* vanished */
+		if ((fd = open(from, O_RDWR | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+			if (errno != ENOENT) {	/* else: vanished */
+				log_warn("spool: cannot open '%s'", from);
+				rc = -1;
+			}
+			goto next;
+		}
 		/* Age first: a lock taken on a batch its writer has just
 		 * created, before it locks it, would fail that writer. */
 		if (fstat(fd, &sb) == -1 ||
@@ -986,6 +1122,27 @@ spool_check_line(const char *p, size_t len)
 	return jsoncheck_hit_line(p, len);
 }
 
+/*
+ * Create a fresh file to write whole: whatever had the name (a stale temp
+ * file, a symlink someone planted) is removed first, and the file is
+ * created with O_EXCL, so no link is ever followed.  The fd, or -1.
+ */
+static int
+spool_create(const char *path)
+{
+	int fd;
+
+	if (unlink(path) == -1 && errno != ENOENT) {
+		log_warn("spool: cannot remove '%s'", path);
+		return -1;
+	}
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0640);
+	if (fd == -1)
+		log_warn("spool: cannot create '%s'", path);
+	return fd;
+}
+
 static int
 spool_write_file(const char *path, const char *data, size_t len)
 {
@@ -993,11 +1150,8 @@ spool_write_file(const char *path, const char *data, size_t len)
 	size_t done = 0;
 	ssize_t n;
 
-	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-	if (fd == -1) {
-		log_warn("spool: cannot create '%s'", path);
+	if ((fd = spool_create(path)) == -1)
 		return -1;
-	}
 	while (done < len) {
 		n = write(fd, data + done, len - done);
 		if (n == -1 && errno == EINTR)
@@ -1041,7 +1195,7 @@ spool_scan(const char *path, int live, void (*fn)(void *, unsigned long,
 	int torn, rc = 0;
 
 	*good = *bad = 0;
-	if ((fp = fopen(path, "r")) == NULL) {
+	if ((fp = spool_fopen_read(path)) == NULL) {
 		if (errno == ENOENT)
 			return 1;
 		log_warn("spool: cannot open '%s'", path);
@@ -1073,13 +1227,17 @@ spool_scan(const char *path, int live, void (*fn)(void *, unsigned long,
 	return rc;
 }
 
-/* spool_validate's second pass: sort the lines into good and bad. */
+/*
+ * spool_validate's second pass: sort the lines into good and bad, each
+ * straight into its file, so that memory stays flat whatever the batch
+ * holds.
+ */
 struct spool_cut {
 	const char	*name;
-	struct buf	 ok;
-	struct buf	 bad;
-	struct buf	 err;
-	int		 full;
+	FILE		*ok;		/* the hidden replacement batch */
+	FILE		*bad;		/* corrupt/<name> */
+	FILE		*err;		/* corrupt/<name>.err */
+	int		 full;		/* a write failed */
 };
 
 static void
@@ -1087,17 +1245,54 @@ spool_cut_line(void *arg, unsigned long lineno, const char *line,
     size_t len, const char *why)
 {
 	struct spool_cut *c = arg;
+	FILE *to = why == NULL ? c->ok : c->bad;
 
-	if (why == NULL) {
-		if (buf_add(&c->ok, line, len) == -1 ||
-		    buf_addc(&c->ok, '\n') == -1)
-			c->full = 1;
-		return;
-	}
-	if (buf_add(&c->bad, line, len) == -1 || buf_addc(&c->bad, '\n') ==
-	    -1 || buf_addf(&c->err, "%s line %lu: %s\n", c->name, lineno,
-	    why) == -1)
+	if (fwrite(line, 1, len, to) != len || putc('\n', to) == EOF)
 		c->full = 1;
+	if (why != NULL && fprintf(c->err, "%s line %lu: %s\n", c->name,
+	    lineno, why) < 0)
+		c->full = 1;
+}
+
+/* A fresh file to write (see spool_write_file), as a stdio stream. */
+static FILE *
+spool_create_stream(const char *path)
+{
+	FILE *fp;
+	int fd;
+
+	if ((fd = spool_create(path)) == -1)
+		return NULL;
+	if ((fp = fdopen(fd, "w")) == NULL) {
+		log_warn("spool: cannot open '%s'", path);
+		close(fd);
+		(void)unlink(path);
+		return NULL;
+	}
+	(void)setvbuf(fp, NULL, _IOFBF, 256 * 1024);
+	return fp;
+}
+
+/* Flush, sync and close a stream of spool_create_stream; 0 or -1. */
+static int
+spool_close_stream(FILE *fp, const char *path, int sync)
+{
+	int rc = 0;
+
+	if (fp == NULL)
+		return 0;
+	if (fflush(fp) == EOF || ferror(fp)) {
+		log_warn("spool: cannot write '%s'", path);
+		rc = -1;
+	} else if (sync && spool_datasync(fileno(fp)) == -1) {
+		log_warn("spool: cannot sync '%s'", path);
+		rc = -1;
+	}
+	if (fclose(fp) == EOF && rc == 0) {
+		log_warn("spool: cannot write '%s'", path);
+		rc = -1;
+	}
+	return rc;
 }
 
 /*
@@ -1105,7 +1300,8 @@ spool_cut_line(void *arg, unsigned long lineno, const char *line,
  * last line without '\n' (a torn write never acknowledged), are cut out
  * into corrupt/<name> with a corrupt/<name>.err saying which lines and why;
  * the good lines replace the batch in one exchange of names.  The first
- * pass only reads: a good batch, the common case, is never copied.
+ * pass only reads: a good batch, the common case, is never copied.  The
+ * second streams each line to its file, holding none.
  * Returns 0 (the batch, perhaps cut, holds *good hits), 1 when nothing
  * good was left (the batch was moved to corrupt/ whole), -1 on error, 2
  * when the batch vanished.
@@ -1116,32 +1312,38 @@ spool_validate(const char *dir, enum spool_state s, const char *name,
 {
 	struct spool_cut c;
 	char *path, *tmp = NULL, *cpath = NULL, *epath = NULL;
-	int rc;
+	int rc, closed, cut = 0;
 
 	memset(&c, 0, sizeof c);
 	c.name = name;
-	buf_init(&c.ok, 0);
-	buf_init(&c.bad, 0);
-	buf_init(&c.err, 0);
 	path = spool_path(dir, s, name);
 	rc = spool_scan(path, 0, NULL, NULL, good, bad);
 	if (rc != 0 || *bad == 0) {
 		rc = rc == 1 ? 2 : rc;
 		goto out;
 	}
+	cpath = spool_path(dir, SPOOL_CORRUPT, name);
+	epath = xasprintf("%s.err", cpath);
+	tmp = xasprintf("%s/%s/.%s.valid", dir, spool_state_names[s], name);
+	rc = -1;
+	cut = 1;	/* from here on, a failure takes the cut files back */
+	if ((c.ok = spool_create_stream(tmp)) == NULL ||
+	    (c.bad = spool_create_stream(cpath)) == NULL ||
+	    (c.err = spool_create_stream(epath)) == NULL)
+		goto out;
 	rc = spool_scan(path, 0, spool_cut_line, &c, good, bad);
-	if (rc != 0 || c.full) {
+	closed = spool_close_stream(c.bad, cpath, 1) |
+	    spool_close_stream(c.err, epath, 1) |
+	    spool_close_stream(c.ok, tmp, *good > 0);
+	c.ok = c.bad = c.err = NULL;
+	if (rc != 0 || c.full || closed != 0) {
 		rc = rc == 1 ? 2 : -1;
 		goto out;
 	}
+	cut = 0;	/* corrupt/ holds the bad lines now */
 	rc = -1;
 	log_warnx("spool: '%s': %lu bad line%s moved to corrupt/", path, *bad,
 	    *bad == 1 ? "" : "s");
-	cpath = spool_path(dir, SPOOL_CORRUPT, name);
-	epath = xasprintf("%s.err", cpath);
-	if (spool_write_file(cpath, c.bad.data, c.bad.len) == -1 ||
-	    spool_write_file(epath, c.err.data, c.err.len) == -1)
-		goto out;
 	(void)spool_sync_state(dir, SPOOL_CORRUPT);
 	if (*good == 0) {
 		if (unlink(path) == -1 && errno != ENOENT) {
@@ -1151,9 +1353,6 @@ spool_validate(const char *dir, enum spool_state s, const char *name,
 		rc = 1;
 		goto out;
 	}
-	tmp = xasprintf("%s/%s/.%s.valid", dir, spool_state_names[s], name);
-	if (spool_write_file(tmp, c.ok.data, c.ok.len) == -1)
-		goto out;
 	/*
 	 * Exchange, not rename: if the batch was moved away meanwhile (an
 	 * admin's hold), a rename would bring a copy back and load it twice.
@@ -1164,20 +1363,29 @@ spool_validate(const char *dir, enum spool_state s, const char *name,
 		else
 			log_warn("spool: cannot exchange '%s' and '%s'", tmp,
 			    path);
-		(void)unlink(tmp);
 		goto out;
 	}
 	(void)unlink(tmp);	/* the original, now under the hidden name */
+	free(tmp);
+	tmp = NULL;
 	(void)spool_sync_state(dir, s);
 	rc = 0;
 out:
+	if (c.ok != NULL || c.bad != NULL || c.err != NULL) {
+		(void)spool_close_stream(c.ok, tmp, 0);
+		(void)spool_close_stream(c.bad, cpath, 0);
+		(void)spool_close_stream(c.err, epath, 0);
+	}
+	if (tmp != NULL)
+		(void)unlink(tmp);
+	if (cut) {
+		(void)unlink(cpath);
+		(void)unlink(epath);
+	}
 	free(path);
 	free(tmp);
 	free(cpath);
 	free(epath);
-	buf_release(&c.ok);
-	buf_release(&c.bad);
-	buf_release(&c.err);
 	return rc;
 }
 
@@ -1190,7 +1398,7 @@ spool_count_lines(const char *path, unsigned long *lines)
 	int fd;
 
 	*lines = 0;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1)
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1)
 		return errno == ENOENT ? 1 : -1;
 	while ((n = read(fd, chunk, sizeof chunk)) > 0)
 		for (i = 0; i < n; i++)
@@ -1199,23 +1407,34 @@ spool_count_lines(const char *path, unsigned long *lines)
 	return n < 0 ? -1 : 0;
 }
 
-/* Remove loaded batches older than keep seconds. */
+/* Remove loaded batches older than keep seconds; -1 if one could not be. */
 int
 spool_expire_done(const char *dir, long keep, unsigned *removed)
 {
 	struct spool_entry *v;
 	size_t n, i;
 	time_t now = time(NULL);
+	int rc = 0, saved = 0;
 
 	*removed = 0;
 	if (spool_list(dir, SPOOL_DONE, &v, &n) == -1)
 		return -1;
-	for (i = 0; i < n; i++)
-		if (now - v[i].mtime >= keep &&
-		    spool_remove(dir, SPOOL_DONE, v[i].name) == 0)
+	for (i = 0; i < n; i++) {
+		if (now - v[i].mtime < keep)
+			continue;
+		switch (spool_remove(dir, SPOOL_DONE, v[i].name)) {
+		case 0:
 			(*removed)++;
+			break;
+		case -1:
+			saved = errno;
+			rc = -1;
+			break;
+		}
+	}
 	spool_entries_free(v, n);
-	return 0;
+	errno = saved;
+	return rc;
 }
 
 /* ---- load jobs ------------------------------------------------------------ */
@@ -1232,7 +1451,7 @@ spool_lock(const char *spool_dir, int *fdp)
 
 	if (mkdir(spool_dir, 0750) == -1 && errno != EEXIST)
 		log_warn("spool: cannot create '%s'", spool_dir);
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+	fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
 	if (fd == -1) {
 		log_warn("spool: cannot open '%s'", path);
 		free(path);
@@ -1280,8 +1499,8 @@ spool_reserve(const char *spool_dir, uint64_t size)
 	}
 	if (stat(path, &sb) == 0 || avail < 2 * size)
 		goto out;
-	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600))
-	    == -1)
+	if ((fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW |
+	    O_CLOEXEC, 0600)) == -1)
 		goto out;
 #ifdef HAVE_POSIX_FALLOCATE
 	if (posix_fallocate(fd, 0, (off_t)size) != 0 || fsync(fd) == -1) {
@@ -1315,8 +1534,13 @@ spool_id_part(struct buf *b, const char *s, size_t max)
 }
 
 /*
- * The job id of a set of batches: hookspool_<host>_<stream>_<digest>, the
- * digest being SHA-256 over the names and sizes.  Only [A-Za-z0-9_-], so
+ * The job id of one claim of a set of batches:
+ * hookspool_<host>_<stream>_<digest>, the digest being SHA-256 over the
+ * names and sizes, the claim time and 16 random bytes.  Unique per claim:
+ * a batch requeued from failed/ must not get the id of the job that
+ * failed, which BigQuery would answer 409 and the lookup would find
+ * failed.  The claim writes it into active/ before the first byte is sent,
+ * so every retry of the claim uses the same id.  Only [A-Za-z0-9_-], so
  * BigQuery accepts it; the host part keeps collectors from colliding.
  */
 void
@@ -1325,9 +1549,11 @@ spool_job_id(const char *host, const char *stream, const char *const *names,
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
+	unsigned char salt[16];
 	EVP_MD_CTX *ctx;
+	struct timespec ts;
 	struct buf b;
-	char hbuf[64], num[32];
+	char hbuf[64], num[64];
 	size_t i;
 
 	if (host == NULL) {
@@ -1342,6 +1568,13 @@ spool_job_id(const char *host, const char *stream, const char *const *names,
 		EVP_DigestUpdate(ctx, names[i], strlen(names[i]));
 		EVP_DigestUpdate(ctx, num, strlen(num));
 	}
+	(void)clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(num, sizeof num, "claim %lld.%09ld %ld\n",
+	    (long long)ts.tv_sec, ts.tv_nsec, (long)getpid());
+	EVP_DigestUpdate(ctx, num, strlen(num));
+	if (RAND_bytes(salt, sizeof salt) != 1)
+		abort();	/* no randomness: ids could repeat */
+	EVP_DigestUpdate(ctx, salt, sizeof salt);
 	EVP_DigestFinal_ex(ctx, md, &mdlen);
 	EVP_MD_CTX_free(ctx);
 	buf_init(&b, 0);
@@ -1423,7 +1656,7 @@ spool_job_defer(struct spool_job *j, time_t t)
 
 	ts[0].tv_sec = ts[1].tv_sec = t;
 	ts[0].tv_nsec = ts[1].tv_nsec = 0;
-	if (utimensat(AT_FDCWD, path, ts, 0) == -1) {
+	if (utimensat(AT_FDCWD, path, ts, AT_SYMLINK_NOFOLLOW) == -1) {
 		log_warn("spool: cannot set the retry time of '%s'", path);
 		rc = -1;
 	}
@@ -1569,7 +1802,7 @@ spool_job_load(const char *dir, const char *id, struct spool_job *j)
 	memset(j, 0, sizeof *j);
 	j->dir = xasprintf("%s/active/%s", dir, id);
 	path = xasprintf("%s/JOB", j->dir);
-	if ((fp = fopen(path, "r")) == NULL) {
+	if ((fp = spool_fopen_read(path)) == NULL) {
 		if (errno != ENOENT) {
 			log_warn("spool: cannot open '%s'", path);
 			goto out;
@@ -1645,7 +1878,8 @@ spool_job_settle(const char *dir, struct spool_job *j, enum spool_state to_s,
 			free(err);
 			free(text);
 		} else
-			(void)utimensat(AT_FDCWD, from, now, 0);
+			(void)utimensat(AT_FDCWD, from, now,
+			    AT_SYMLINK_NOFOLLOW);
 		if (rename(from, to) == -1 && errno != ENOENT) {
 			log_warn("spool: cannot rename '%s' to '%s'", from, to);
 			rc = -1;
@@ -1716,7 +1950,7 @@ spool_status_read(const char *spool_dir)
 	FILE *fp;
 
 	buf_init(&b, 256 * 1024);
-	if ((fp = fopen(path, "r")) == NULL)
+	if ((fp = spool_fopen_read(path)) == NULL)
 		goto out;
 	while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0)
 		if (buf_add(&b, chunk, n) == -1) {
@@ -1750,52 +1984,82 @@ spool_quota_path(const char *spool_dir, const char *table)
 	return p;
 }
 
+/*
+ * Read a table's ledger: the job starts of the 24 hours before now, as
+ * lines into b when not NULL, counted in *count.  0, or -1 when it cannot
+ * be read whole (unreadable, damaged): a ledger read in part must neither
+ * count as fewer jobs nor be rewritten, which would lose its history.
+ */
+static int
+spool_quota_read(const char *path, time_t now, struct buf *b,
+    unsigned long *count)
+{
+	FILE *fp;
+	long long t;
+	int rc = 0;
+
+	*count = 0;
+	if ((fp = spool_fopen_read(path)) == NULL) {
+		if (errno == ENOENT)
+			return 0;
+		log_warn("spool: cannot open the job ledger '%s'", path);
+		return -1;
+	}
+	while (fscanf(fp, "%lld", &t) == 1)
+		if (t > (long long)now - 86400) {
+			(*count)++;
+			if (b != NULL)
+				(void)buf_addf(b, "%lld\n", t);
+		}
+	if (ferror(fp)) {
+		log_warn("spool: cannot read the job ledger '%s'", path);
+		rc = -1;
+	} else if (fscanf(fp, " %*c") != EOF) {
+		log_warnx("spool: the job ledger '%s' is damaged: fix or "
+		    "remove it", path);
+		errno = EIO;
+		rc = -1;
+	}
+	fclose(fp);
+	return rc;
+}
+
 /* Jobs started for a table in the 24 hours before now. */
 int
 spool_quota_count(const char *spool_dir, const char *table, time_t now,
     unsigned long *count)
 {
 	char *path = spool_quota_path(spool_dir, table);
-	FILE *fp;
-	long long t;
+	int rc;
 
-	*count = 0;
-	if ((fp = fopen(path, "r")) == NULL) {
-		free(path);
-		return errno == ENOENT ? 0 : -1;
-	}
-	while (fscanf(fp, "%lld", &t) == 1)
-		if (t > (long long)now - 86400)
-			(*count)++;
-	fclose(fp);
+	rc = spool_quota_read(path, now, NULL, count);
 	free(path);
-	return 0;
+	return rc;
 }
 
-/* Note one job start; entries older than a day are dropped on rewrite. */
+/*
+ * Note one job start; entries older than a day are dropped on rewrite.
+ * A ledger that cannot be read whole is left as it is (-1).
+ */
 int
 spool_quota_note(const char *spool_dir, const char *table, time_t now)
 {
 	char *path = spool_quota_path(spool_dir, table);
 	char *tmp = xasprintf("%s.tmp", path);
-	FILE *fp;
 	struct buf b;
-	long long t;
+	unsigned long n;
 	int rc;
 
 	buf_init(&b, 0);
-	if ((fp = fopen(path, "r")) != NULL) {
-		while (fscanf(fp, "%lld", &t) == 1)
-			if (t > (long long)now - 86400)
-				(void)buf_addf(&b, "%lld\n", t);
-		fclose(fp);
-	}
+	if ((rc = spool_quota_read(path, now, &b, &n)) == -1)
+		goto out;
 	(void)buf_addf(&b, "%lld\n", (long long)now);
 	rc = spool_write_file(tmp, b.data, b.len);
 	if (rc == 0 && rename(tmp, path) == -1) {
 		log_warn("spool: cannot rename '%s'", tmp);
 		rc = -1;
 	}
+out:
 	buf_release(&b);
 	free(path);
 	free(tmp);
@@ -1920,7 +2184,7 @@ spool_err_read(const char *dir, enum spool_state s, const char *name)
 	FILE *fp;
 
 	buf_init(&b, 64 * 1024);
-	if ((fp = fopen(path, "r")) != NULL) {
+	if ((fp = spool_fopen_read(path)) != NULL) {
 		while ((n = fread(chunk, 1, sizeof chunk, fp)) > 0 &&
 		    buf_add(&b, chunk, n) == 0)
 			;
@@ -1952,7 +2216,7 @@ spool_tmp_orphan(const char *dir, const char *name, time_t now)
 	rc = 0;
 	if (now - sb.st_ctime < SPOOL_ORPHAN_GRACE)
 		goto out;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
 		rc = -1;
 		goto out;
 	}

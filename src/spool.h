@@ -12,6 +12,10 @@
  * active/<job id>/ holds the batches of one load job and its JOB file; the
  * JOB file's mtime is the earliest time of the next attempt (backoff).
  *
+ * No spool file is opened through a symbolic link; files written whole are
+ * created afresh (O_EXCL) and renamed into place.  Run as root, a program
+ * becomes the spool's owner first (spool_become_owner).
+ *
  * Functions return 0 on success and -1 after logging, unless they say
  * otherwise.  Files that vanish under a listing are skipped, not errors.
  */
@@ -38,6 +42,7 @@ extern const char *const spool_state_names[SPOOL_NSTATES];
 int	 spool_state_lookup(const char *);
 
 char	*spool_stream_dir(const struct conf *, const struct conf_stream *);
+int	 spool_become_owner(const char *);
 int	 spool_prepare(const char *);
 void	 spool_new_name(char *, size_t);
 int	 spool_valid_name(const char *);
@@ -70,6 +75,9 @@ struct spool_entry {
 };
 int	 spool_list(const char *, enum spool_state, struct spool_entry **,
 	    size_t *);
+int	 spool_list_ready(const char *, struct spool_entry **, size_t *,
+	    size_t *);
+unsigned spool_clean_valid(const char *, enum spool_state);
 void	 spool_entries_free(struct spool_entry *, size_t);
 char	*spool_path(const char *, enum spool_state, const char *);
 struct spool_backlog {
