@@ -14,6 +14,8 @@ ID=522ed95e-1a2b-4c3d-8e4f-0000000000f1
 WWW=
 if [ "$(id -u)" = 0 ] && id www-data >/dev/null 2>&1; then
     WWW=www-data
+    # The clone may sit where www-data cannot enter (/root is mode 700).
+    www_stage_programs
 fi
 
 # ---- the responder's start-up error in lighttpd's error log --------------

@@ -47,8 +47,11 @@ $FCGI "$ADDR" "$URI" --slow 2 --trickle 0.5 --timeout 60 \
 sed 's/^/# /' "$T/slow.out"
 took=$(sed -n 's/^elapsed=//p' "$T/slow.out")
 is "$(head -c 3 "$T/slow.out")" 200 "a normal request while 2 slow bodies trickle: 200"
-check "... answered within body_timeout and a second (took ${took}s)" \
-    python3 -c "import sys; sys.exit(${took:-99} >= 3.5)"
+# body_timeout is 2 s and the slow bodies need 20 s: without the deadline
+# the request waits for them (27 s before the fix); the margin is for a
+# loaded machine (4 s seen under the full suite).
+check "... answered long before the slow bodies end (took ${took}s)" \
+    python3 -c "import sys; sys.exit(${took:-99} >= 10)"
 is "$(grep -c '^slow 408 ' "$T/slow.out")" 2 \
     "the slow bodies: 408 after body_timeout"
 kill -USR1 $FPID

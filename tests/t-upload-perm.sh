@@ -22,7 +22,10 @@ LEDGER=$T/spool/.quota-test-project-crm-hits
 
 start_fake_bq --polls-to-done 1 || { not_ok "the fake BigQuery starts"; finish; }
 up_conf "$T/hs.conf" "$ID"
-chown www-data "$T/hs.conf"
+# As the README says: the config is root's, readable by www-data (a config
+# its reader does not own and root did not write is refused).
+chown root:www-data "$T/hs.conf"
+chmod 640 "$T/hs.conf"
 chown -R www-data "$T/key"
 mkdir -p "$T/spool"
 chown www-data:www-data "$T/spool"
