@@ -200,12 +200,15 @@ rss_ok() {
         echo "# responder $p: VmRSS $kb kB"
         [ "${kb:-0}" -gt "$max" ] && max=$kb
     done
-    [ "$max" -gt 0 ] && [ "$max" -lt 30000 ]
+    # Before the bounds: 139 and 408 MB.  What stays is each worker's
+    # body and line buffers, kept for reuse: threads x (max_body + line),
+    # 22-33 MB seen with 8 threads and 1 MB bodies.
+    [ "$max" -gt 0 ] && [ "$max" -lt 64000 ]
 }
 if ldd "$HS_FCGI" 2>/dev/null | grep -q libasan; then
     echo "# built with ASan: its allocator keeps freed memory, RSS not checked"
 else
-    check "hostile forms: every responder's RSS stays under 30 MB" rss_ok
+    check "hostile forms: every responder's RSS stays under 64 MB" rss_ok
 fi
 req "$(url form)" -H "$FORM" -d 'a[b]=1&c=2'
 if line=$(find_line "$(resp_hit)"); then
