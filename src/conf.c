@@ -531,16 +531,17 @@ conf_defaults(struct conf_parse *p, enum conf_scope scope, void *base)
 	p->line = line;
 }
 
-static int
+/*
+ * The names hookspool.conf(5) allows for a stream (and its id): 1 to 64 of
+ * [A-Za-z0-9._-], not starting with '.', so a name is one safe path part.
+ */
+int
 conf_valid_name(const char *s)
 {
 	if (*s == '\0' || *s == '.' || strlen(s) > 64)
 		return 0;
-	for (; *s != '\0'; s++)
-		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' &&
-		    *s != '.')
-			return 0;
-	return 1;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789-_.") == strlen(s);
 }
 
 static int

@@ -124,6 +124,7 @@ struct conf	*conf_load(const char *, int);
 void		 conf_free(struct conf *);
 void		 conf_print(const struct conf *, FILE *);
 struct conf_stream *conf_stream_by_name(const struct conf *, const char *);
+int		 conf_valid_name(const char *);
 
 int		 conf_parse_size(const char *, uint64_t *);
 int		 conf_parse_duration(const char *, long *);

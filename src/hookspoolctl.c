@@ -1461,16 +1461,6 @@ ctl_config(struct ctl *ctl, int argc, char **argv)
 	return EX_OK;
 }
 
-/* The characters hookspool.conf(5) allows in a stream name. */
-static int
-ctl_valid_stream_name(const char *s)
-{
-	if (*s == '\0' || *s == '.' || strlen(s) > 64)
-		return 0;
-	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789-_.") == strlen(s);
-}
-
 /* project.dataset.table, nothing that could break the INI line. */
 static int
 ctl_valid_table(const char *s)
@@ -1522,7 +1512,7 @@ ctl_stream(struct ctl *ctl, int argc, char **argv)
 		usage();
 	name = argv[2];
 	table = argv[3];
-	if (!ctl_valid_stream_name(name)) {
+	if (!conf_valid_name(name)) {
 		log_warnx("invalid stream name '%s' (letters, digits, '-', "
 		    "'_' and '.', at most 64)", name);
 		return EX_USAGE;

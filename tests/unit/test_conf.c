@@ -154,6 +154,7 @@ int
 main(void)
 {
 	struct conf *c;
+	char name[66];
 	uint64_t u;
 	long d;
 	int off, fd;
@@ -177,6 +178,18 @@ main(void)
 	ok(conf_parse_offset("-05:30", &off) == 0 && off == -330, "-05:30");
 	ok(conf_parse_offset("+3", &off) == -1, "short offset refused");
 	ok(conf_parse_offset("+15:00", &off) == -1, "offset out of range");
+	ok(conf_valid_name("crm-2_b.x"), "stream name: letters, digits, -_.");
+	ok(!conf_valid_name(""), "stream name: empty refused");
+	ok(!conf_valid_name(".x"), "stream name: leading dot refused");
+	ok(!conf_valid_name("a/b"), "stream name: slash refused");
+	ok(!conf_valid_name("a b"), "stream name: space refused");
+	ok(!conf_valid_name("caf\xc3\xa9"), "stream name: non-ASCII refused");
+	memset(name, 'a', 64);
+	name[64] = '\0';
+	ok(conf_valid_name(name), "stream name: 64 characters");
+	name[64] = 'a';
+	name[65] = '\0';
+	ok(!conf_valid_name(name), "stream name: 65 characters refused");
 
 	c = load("spool_dir = /tmp/x\nsync = batch\nbatch_max_bytes = 1M\n"
 	    "[stream crm]\nid = abc-123\ntable = p.d.t\nutc_offset = +03:00\n"
