@@ -129,17 +129,9 @@ hit_json_string(struct buf *b, const char *s, size_t len)
 		if (p == end)
 			break;
 		if (*p >= 0x80) {
-			n = text_utf8_seq(p, (size_t)(end - p));
-			if (n > 0) {
-				if (buf_add(b, p, (size_t)n) == -1)
-					return -1;
-				p += n;
-			} else {
-				if (buf_add(b, "\xEF\xBF\xBD", 3) == -1)
-					return -1;
-				p += -n;
-				bad++;
-			}
+			if ((n = text_utf8_put(b, &p, end)) == -1)
+				return -1;
+			bad += n;
 			continue;
 		}
 		esc[0] = '\\';
