@@ -26,7 +26,8 @@
  * the one sent, or a resumable session URI off api_base's scheme, host
  * and port (the token would follow it), is a protocol error (BQ_RETRY,
  * reason "badAnswer", logged as a warning).  bq_new() refuses an api_base
- * that is not https, unless its host is a loopback one.
+ * that is not https, unless its host is a loopback one.  Its settings come
+ * from the conf as conf_load leaves it (defaults and ranges are conf.c's).
  */
 #ifndef HS_BQ_H
 #define HS_BQ_H
@@ -39,8 +40,6 @@
 #include "auth.h"
 #include "conf.h"
 #include "http.h"
-
-#define BQ_API_BASE	"https://bigquery.googleapis.com"
 
 enum bq_result {
 	BQ_OK,

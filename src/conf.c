@@ -839,6 +839,25 @@ conf_perms(const struct conf *c, const char *path, const struct stat *sb)
 	return errors;
 }
 
+/*
+ * A configuration holding the global defaults of the key table and no
+ * stream, for a program that fills it by hand (tests/bq-probe); conf_load
+ * starts from it too.  Free it with conf_free.
+ */
+struct conf *
+conf_new(void)
+{
+	struct conf_parse p;
+	struct conf *c;
+
+	memset(&p, 0, sizeof p);
+	c = xcalloc(1, sizeof *c);
+	p.conf = c;
+	p.path = "(defaults)";
+	conf_defaults(&p, SC_GLOBAL, c);
+	return c;
+}
+
 struct conf *
 conf_load(const char *path, int check_perms)
 {
@@ -848,11 +867,10 @@ conf_load(const char *path, int check_perms)
 	int rc;
 
 	memset(&p, 0, sizeof p);
-	c = xcalloc(1, sizeof *c);
+	c = conf_new();
 	c->path = xstrdup(path);
 	p.conf = c;
 	p.path = path;
-	conf_defaults(&p, SC_GLOBAL, c);
 	if ((p.fp = fopen(path, "r")) == NULL) {
 		log_warn("cannot open config '%s'", path);
 		goto fail;

@@ -120,6 +120,7 @@ struct conf {
 	size_t		 nstreams;
 };
 
+struct conf	*conf_new(void);
 struct conf	*conf_load(const char *, int);
 void		 conf_free(struct conf *);
 void		 conf_print(const struct conf *, FILE *);

@@ -29,7 +29,6 @@
 #include "log.h"
 #include "xmalloc.h"
 
-#define HTTP_DEFAULT_TIMEOUT	60L
 /*
  * A request may take http_timeout plus its body at this rate, no longer:
  * libcurl's low-speed check alone lets a server that trickles a byte now
@@ -76,11 +75,9 @@ http_new(const struct conf *conf)
 		free(h);
 		return NULL;
 	}
-	h->timeout = HTTP_DEFAULT_TIMEOUT;
-	if (conf != NULL && conf->http_timeout > 0)
-		h->timeout = conf->http_timeout;
+	h->timeout = conf->http_timeout;	/* conf.c: 1s or more */
 	/* libcurl itself does not read CURL_CA_BUNDLE; the curl tool does. */
-	ca = conf != NULL && conf->ca_file != NULL && *conf->ca_file != '\0' ?
+	ca = conf->ca_file != NULL && *conf->ca_file != '\0' ?
 	    conf->ca_file : getenv("CURL_CA_BUNDLE");
 	if (ca != NULL && *ca != '\0')
 		h->ca_file = xstrdup(ca);

@@ -184,6 +184,14 @@ main(void)
 	ok(!conf_valid_name("a/b"), "stream name: slash refused");
 	ok(!conf_valid_name("a b"), "stream name: space refused");
 	ok(!conf_valid_name("caf\xc3\xa9"), "stream name: non-ASCII refused");
+	c = conf_new();
+	is_str(c->api_base, "https://bigquery.googleapis.com",
+	    "conf_new: api_base default");
+	is_int(c->chunk_size, 8 * 1024 * 1024, "conf_new: chunk_size default");
+	is_int(c->job_timeout, 300, "conf_new: job_timeout default");
+	is_int(c->http_timeout, 60, "conf_new: http_timeout default");
+	is_int(c->nstreams, 0, "conf_new: no stream");
+	conf_free(c);
 	memset(name, 'a', 64);
 	name[64] = '\0';
 	ok(conf_valid_name(name), "stream name: 64 characters");
