@@ -48,7 +48,7 @@ hit_column_lookup(const char *name)
 }
 
 void
-hit_new_id(char out[37])
+hit_new_id(char out[HIT_ID_LEN])
 {
 	uuid_t u;
 

@@ -61,7 +61,7 @@ struct fcgi_pending {
 	FCGX_Request		 req;
 	const struct conf_stream *st;
 	int			 head;
-	char			 hit_id[37];
+	char			 hit_id[HIT_ID_LEN];
 };
 
 struct fcgi_worker {

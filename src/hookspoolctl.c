@@ -1503,7 +1503,7 @@ ctl_stream(struct ctl *ctl, int argc, char **argv)
 	struct conf *check = NULL;
 	struct stat sb;
 	uuid_t u;
-	char id[37], last = '\n';
+	char id[sizeof "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"], last = '\n';
 	char *text = NULL;
 	size_t blen;
 	int fd = -1, rc = EX_IOERR;
