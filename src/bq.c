@@ -1118,14 +1118,3 @@ bq_job_wait(struct bq *bq, struct bq_job *job)
 		    job->output_rows);
 	return job->result;
 }
-
-enum bq_result
-bq_load(struct bq *bq, const struct conf_stream *st, const char *job_id,
-    const struct http_src *src, struct bq_job *job)
-{
-	enum bq_result res;
-
-	if ((res = bq_job_insert(bq, st, job_id, src, job)) != BQ_OK)
-		return res;
-	return bq_job_wait(bq, job);
-}

@@ -68,6 +68,11 @@ struct bq_job {
 
 struct bq	*bq_new(const struct conf *, struct http *, struct auth *);
 void		 bq_free(struct bq *);
+/*
+ * The first retry step (ms) and the attempts per request: BigQuery's pace
+ * unless set; tests/bq-probe shortens it against the fake BigQuery, where
+ * a real backoff would make the tests minutes long.
+ */
 void		 bq_set_pace(struct bq *, long, int);
 
 void		 bq_job_init(struct bq_job *);
@@ -77,8 +82,6 @@ enum bq_result	 bq_job_insert(struct bq *, const struct conf_stream *,
 		    const char *, const struct http_src *, struct bq_job *);
 enum bq_result	 bq_job_get(struct bq *, const char *, struct bq_job *);
 enum bq_result	 bq_job_wait(struct bq *, struct bq_job *);
-enum bq_result	 bq_load(struct bq *, const struct conf_stream *,
-		    const char *, const struct http_src *, struct bq_job *);
 
 json_t		*bq_job_json(const struct conf *, const struct conf_stream *,
 		    const char *);

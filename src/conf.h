@@ -1,7 +1,7 @@
 /*
  * conf: the configuration file (INI, parsed with libinih) and the table of
- * settings with their defaults.  conf_load() returns 0, or -1 after logging
- * "file:line: message"; it refuses a file that holds a secret and is
+ * settings with their defaults.  conf_load() returns the configuration, or
+ * NULL after logging "file:line: message"; it refuses a file that holds a secret and is
  * readable by others, a file writable by others or owned by neither root
  * nor the running user, and any line inih would change (an inline ';'
  * comment, a line longer than its buffer, a NUL byte).  Durations are

@@ -637,19 +637,3 @@ fail:
 	free(safe);
 	return rc;
 }
-
-int
-http_request(struct http *h, const char *method, const char *url,
-    const char *const *headers, const void *body, size_t len,
-    struct http_resp *r)
-{
-	struct http_req req;
-
-	memset(&req, 0, sizeof req);
-	req.method = method;
-	req.url = url;
-	req.headers = headers;
-	req.prefix = body;
-	req.prefix_len = body != NULL ? len : 0;
-	return http_do(h, &req, r);
-}

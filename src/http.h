@@ -79,9 +79,6 @@ void		 http_resp_release(struct http_resp *);
 
 int		 http_do(struct http *, const struct http_req *,
 		    struct http_resp *);
-int		 http_request(struct http *, const char *, const char *,
-		    const char *const *, const void *, size_t,
-		    struct http_resp *);
 
 int		 http_src_init(struct http_src *, char *const *, size_t);
 void		 http_src_release(struct http_src *);

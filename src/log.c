@@ -45,12 +45,6 @@ log_set_verbose(int v)
 	log_verbose = v;
 }
 
-int
-log_get_verbose(void)
-{
-	return log_verbose;
-}
-
 static void __attribute__((format(printf, 4, 0)))
 log_vemit(int pri, int with_errno, int to_stderr, const char *fmt, va_list ap)
 {

@@ -15,7 +15,6 @@
 
 void	log_init(const char *, int);
 void	log_set_verbose(int);
-int	log_get_verbose(void);
 void	log_keep(int);
 const char *log_kept(void);
 void	log_warn(const char *, ...) HS_PRINTF(1, 2);

@@ -400,7 +400,7 @@ spool_entries_free(struct spool_entry *v, size_t n)
  * Is name a batch of state s?  In failed/ and corrupt/ a NAME.err beside a
  * batch is its error text, never a batch of its own.
  */
-int
+static int
 spool_is_batch(enum spool_state s, const char *name)
 {
 	size_t len = strlen(name);

@@ -50,7 +50,6 @@ int	 spool_become_owner(const char *);
 int	 spool_prepare(const char *);
 void	 spool_new_name(char *, size_t);
 int	 spool_valid_name(const char *);
-int	 spool_is_batch(enum spool_state, const char *);
 char	*spool_batch_path(const char *, enum spool_state, const char *,
 	    const char *);
 

@@ -213,8 +213,9 @@ main(int argc, char **argv)
 		}
 		if (strcmp(cmd, "insert") == 0)
 			res = bq_job_insert(bq, &st, argv[2], &src, &job);
-		else
-			res = bq_load(bq, &st, argv[2], &src, &job);
+		else if ((res = bq_job_insert(bq, &st, argv[2], &src,
+		    &job)) == BQ_OK)
+			res = bq_job_wait(bq, &job);
 		rc = report(res, &job);
 		http_src_release(&src);
 	} else
