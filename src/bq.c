@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * bq: BigQuery load jobs over REST (see bq.h for the contract).
  *

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * bq: BigQuery's REST shapes for load jobs.  Every answer is reduced to
  * ok / retry later / retry much later (quota) / failed for good, keeping

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * conf: the configuration file (INI, parsed with libinih) and the table of
  * settings with their defaults.  conf_load() returns the configuration, or

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * form: form-urlencoded bodies and query strings -> JSON params, with
  * PHP-style bracket keys nested (see form.h for the rules and limits).

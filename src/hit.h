@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * hit: one request -> one NDJSON line, and the column table that also gives
  * the uploader its BigQuery schema.  The line is always valid UTF-8 JSON

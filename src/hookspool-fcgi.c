@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * hookspool-fcgi: the FastCGI responder.  Each request is matched to a
  * stream by the last segment of its path, checked, turned into one NDJSON

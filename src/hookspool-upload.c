@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * hookspool-upload: one run loads the sealed batches into BigQuery.
  *

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * hookspoolctl: the admin command, a table of verbs that work straight on
  * the spool with no daemon (status, list, show, hold, release, requeue,

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * http: the one libcurl wrapper (see http.h for the contract).
  *

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * http: the only libcurl user.  One easy handle per struct http, reused
  * from request to request so connections stay alive.  A request body is

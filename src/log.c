@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * log: stderr in the foreground, syslog otherwise, or both (log_init).
  * Thread-safe: each line is formatted into a local buffer and written with

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * log: one place for diagnostics.  Lines go to stderr as "prog: message",
  * to syslog, or to both, as log_init() is told (see log.c).

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * sig: sender signatures and stream tokens (see sig.h for the contract).
  *

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * spool: the layout and the names (see spool.h for the protocol), listing,
  * the admin's moves and the backlog, and the helpers the other spool files

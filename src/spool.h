@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * spool: THE on-disk protocol.  Nothing else in hookspool creates, renames
  * or removes spool files.

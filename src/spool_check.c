@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * spool_check: batches read without trusting them.  Every line must be a
  * hit record (jsoncheck); validation cuts the others out into corrupt/

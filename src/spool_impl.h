@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * spool_impl: what the spool's files (spool.c, spool_writer.c, spool_job.c,
  * spool_check.c) share.  Not for other modules: they use spool.h.  Same

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * spool_job: the uploader's side of the spool.  Its lock and reserve; a
  * claim moves batches from new/ into active/<id>/ and writes the JOB file

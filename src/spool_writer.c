@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * spool_writer: the responder's side of the spool: hits appended to a
  * batch in tmp/, group commit, sealing into new/.

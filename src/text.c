@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * text: UTF-8 sequences, percent-decoding and hex digits (see text.h).
  */

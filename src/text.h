@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * text: the small byte-level helpers that several modules need to agree
  * on: UTF-8 sequence checking (the one definition of "valid" used by the

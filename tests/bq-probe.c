@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * bq-probe: drive http.c, auth.c and bq.c by hand or from a test script,
  * against the fake BigQuery or the real one.  Not installed.

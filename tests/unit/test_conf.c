@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /* Unit tests of conf.c: values, defaults, errors with file:line. */
 #include "config.h"
 

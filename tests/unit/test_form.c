@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * Unit tests of form.c: amoCRM and Bitrix24 payloads, the bracket rules,
  * decoding, the caps, and how form_params picks a view of a request.

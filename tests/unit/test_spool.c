@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * test_spool: the writer's group commit.  Threads append lines under
  * sync = always, most of them handing a waiter to the spool and going on
