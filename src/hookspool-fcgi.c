@@ -76,17 +76,30 @@ struct fcgi_worker {
 	size_t		 headers_cap;
 };
 
-static struct conf *fcgi_conf;
-static struct fcgi_stream *fcgi_streams;
-static size_t fcgi_nstreams;
-static int fcgi_listen = 0;
-static char *fcgi_mount;	/* base_url's path: the health URL's prefix */
-static volatile sig_atomic_t fcgi_stopping;
+/*
+ * The responder's state: set up by main() before the workers start and
+ * read-only afterwards, but for stopping (the signal handlers) and the
+ * free-space verdict (under space_lock).
+ */
+struct fcgi_state {
+	struct conf		*conf;
+	struct fcgi_stream	*streams;
+	size_t			 nstreams;
+	int			 listen;	/* the FastCGI socket */
+	char			*mount;		/* base_url's path: the */
+						/* health URL's prefix */
+	volatile sig_atomic_t	 stopping;
+	/* Free space, refreshed at most once a second by any request. */
+	pthread_mutex_t		 space_lock;
+	time_t			 space_checked;
+	int			 space_ok;
+};
 
-/* Free space, refreshed at most once a second by any request. */
-static pthread_mutex_t fcgi_space_lock = PTHREAD_MUTEX_INITIALIZER;
-static time_t fcgi_space_checked;
-static int fcgi_space_ok = 1;
+static struct fcgi_state fcgi = {
+	.listen = 0,
+	.space_lock = PTHREAD_MUTEX_INITIALIZER,
+	.space_ok = 1,
+};
 
 static const unsigned char fcgi_pixel[] = {
 	0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80,
@@ -109,18 +122,18 @@ fcgi_space(void)
 	time_t now = time(NULL);
 	int ok;
 
-	pthread_mutex_lock(&fcgi_space_lock);
-	if (now != fcgi_space_checked) {
-		fcgi_space_checked = now;
-		fcgi_space_ok = spool_space_ok(fcgi_conf, fcgi_conf->spool_dir,
+	pthread_mutex_lock(&fcgi.space_lock);
+	if (now != fcgi.space_checked) {
+		fcgi.space_checked = now;
+		fcgi.space_ok = spool_space_ok(fcgi.conf, fcgi.conf->spool_dir,
 		    NULL);
-		if (!fcgi_space_ok)
+		if (!fcgi.space_ok)
 			log_warnx("spool: less than min_free_space free on "
 			    "'%s' (or read-only): answering 503",
-			    fcgi_conf->spool_dir);
+			    fcgi.conf->spool_dir);
 	}
-	ok = fcgi_space_ok;
-	pthread_mutex_unlock(&fcgi_space_lock);
+	ok = fcgi.space_ok;
+	pthread_mutex_unlock(&fcgi.space_lock);
 	return ok;
 }
 
@@ -131,11 +144,11 @@ fcgi_lookup(const char *seg, size_t len)
 	struct fcgi_stream *found = NULL;
 	size_t i, idlen;
 
-	for (i = 0; i < fcgi_nstreams; i++) {
-		idlen = strlen(fcgi_streams[i].st->id);
+	for (i = 0; i < fcgi.nstreams; i++) {
+		idlen = strlen(fcgi.streams[i].st->id);
 		if (idlen == len &&
-		    CRYPTO_memcmp(fcgi_streams[i].st->id, seg, len) == 0)
-			found = &fcgi_streams[i];
+		    CRYPTO_memcmp(fcgi.streams[i].st->id, seg, len) == 0)
+			found = &fcgi.streams[i];
 	}
 	return found;
 }
@@ -323,7 +336,7 @@ fcgi_read_in(FCGX_Request *r, struct buf *out)
 	int n, c;
 
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += fcgi_conf->body_timeout;
+	deadline.tv_sec += fcgi.conf->body_timeout;
 	for (;;) {
 		avail = (size_t)(r->in->stop - r->in->rdNext);
 		if (avail > 0)
@@ -451,10 +464,10 @@ fcgi_mount_of(const char *base_url)
 static int
 fcgi_is_health(const char *uri, const char *path_end)
 {
-	size_t mlen = strlen(fcgi_mount);
+	size_t mlen = strlen(fcgi.mount);
 
 	return (size_t)(path_end - uri) == mlen + 9 &&
-	    strncmp(uri, fcgi_mount, mlen) == 0 &&
+	    strncmp(uri, fcgi.mount, mlen) == 0 &&
 	    strncmp(uri + mlen, "/-/health", 9) == 0;
 }
 
@@ -511,7 +524,7 @@ fcgi_health_last(const char *line, const char **problem)
 		*problem = "last_upload_retry";
 	else if (strcmp(s, "ok") != 0)
 		*problem = "last_upload_failed";
-	if (fcgi_conf->health_details &&
+	if (fcgi.conf->health_details &&
 	    (s = json_string_value(json_object_get(in, "error"))) != NULL) {
 		/* Cut at a UTF-8 character boundary. */
 		if ((len = strlen(s)) > 1024)
@@ -544,22 +557,22 @@ fcgi_health(FCGX_Request *r, const char *query)
 
 	memset(&bl, 0, sizeof bl);
 	problems = json_array();
-	writable = access(fcgi_conf->spool_dir, W_OK) == 0;
-	space = spool_space_ok(fcgi_conf, fcgi_conf->spool_dir, &avail);
+	writable = access(fcgi.conf->spool_dir, W_OK) == 0;
+	space = spool_space_ok(fcgi.conf, fcgi.conf->spool_dir, &avail);
 	if (!writable)
 		json_array_append_new(problems,
 		    json_string("spool_not_writable"));
 	if (!space)
 		json_array_append_new(problems, json_string("low_free_space"));
-	for (i = 0, problem = NULL; i < fcgi_nstreams; i++)
-		if (spool_backlog(fcgi_streams[i].dir, &bl) == -1)
+	for (i = 0, problem = NULL; i < fcgi.nstreams; i++)
+		if (spool_backlog(fcgi.streams[i].dir, &bl) == -1)
 			problem = "backlog_unreadable";
 	if (problem != NULL)
 		json_array_append_new(problems, json_string(problem));
-	if (bl.oldest != 0 && fcgi_conf->health_max_age > 0 &&
-	    now - bl.oldest > fcgi_conf->health_max_age)
+	if (bl.oldest != 0 && fcgi.conf->health_max_age > 0 &&
+	    now - bl.oldest > fcgi.conf->health_max_age)
 		json_array_append_new(problems, json_string("backlog_too_old"));
-	line = spool_status_read(fcgi_conf->spool_dir);
+	line = spool_status_read(fcgi.conf->spool_dir);
 	last = fcgi_health_last(line, &problem);
 	free(line);
 	if (problem != NULL)
@@ -574,12 +587,12 @@ fcgi_health(FCGX_Request *r, const char *query)
 	    "problems", problems,
 	    "spool_writable", writable,
 	    "free_bytes", (json_int_t)avail,
-	    "min_free_space", (json_int_t)fcgi_conf->min_free_space,
+	    "min_free_space", (json_int_t)fcgi.conf->min_free_space,
 	    "backlog_files", (json_int_t)bl.files,
 	    "backlog_bytes", (json_int_t)bl.bytes,
 	    "backlog_oldest_age", (json_int_t)(bl.oldest != 0 ?
 	    now - bl.oldest : 0),
-	    "health_max_age", (json_int_t)fcgi_conf->health_max_age,
+	    "health_max_age", (json_int_t)fcgi.conf->health_max_age,
 	    "last_upload", last);
 	text = root != NULL ? json_dumps(root, JSON_COMPACT) : NULL;
 	json_decref(root);
@@ -647,7 +660,7 @@ fcgi_finish(FCGX_Request *r)
 	if (fd != -1)
 		fcgi_linger(fd);
 	else if (r->ipcFd != -1) {
-		tv.tv_sec = fcgi_conf->body_timeout;
+		tv.tv_sec = fcgi.conf->body_timeout;
 		(void)setsockopt(r->ipcFd, SOL_SOCKET, SO_RCVTIMEO, &tv,
 		    sizeof tv);
 	}
@@ -658,7 +671,7 @@ fcgi_pending_new(void)
 {
 	struct fcgi_pending *p = xcalloc(1, sizeof *p);
 
-	if (FCGX_InitRequest(&p->req, fcgi_listen,
+	if (FCGX_InitRequest(&p->req, fcgi.listen,
 	    FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		free(p);
 		return NULL;
@@ -886,7 +899,7 @@ fcgi_worker_main(void *arg)
 	 */
 	sigemptyset(&wake);
 	sigaddset(&wake, SIGUSR2);
-	while (!fcgi_stopping) {
+	while (!fcgi.stopping) {
 		if (p == NULL && (p = fcgi_pending_new()) == NULL) {
 			log_warnx("fcgi: worker %d: cannot init request",
 			    w->id);
@@ -896,7 +909,7 @@ fcgi_worker_main(void *arg)
 		rc = FCGX_Accept_r(&p->req);
 		pthread_sigmask(SIG_BLOCK, &wake, NULL);
 		if (rc < 0) {
-			if (fcgi_stopping)
+			if (fcgi.stopping)
 				break;
 			if (errno == EINTR || errno == 0)
 				continue;
@@ -904,7 +917,7 @@ fcgi_worker_main(void *arg)
 			/* The listening socket is gone: nothing to serve. */
 			if (errno == EBADF || errno == ENOTSOCK ||
 			    errno == EINVAL) {
-				fcgi_stopping = 1;
+				fcgi.stopping = 1;
 				break;
 			}
 			sleep(1);
@@ -1012,26 +1025,26 @@ main(int argc, char **argv)
 	log_init("hookspool-fcgi", foreground ? 1 : 2);
 	log_set_verbose(verbose);
 	log_keep(1);
-	if ((fcgi_conf = conf_load(conf_path, 1)) == NULL) {
+	if ((fcgi.conf = conf_load(conf_path, 1)) == NULL) {
 		log_warnx("%s: configuration error", conf_path);
 		fcgi_startup_failed(EX_CONFIG, foreground, sock);
 	}
-	if (fcgi_conf->nstreams == 0) {
+	if (fcgi.conf->nstreams == 0) {
 		log_warnx("%s: no [stream NAME] section", conf_path);
 		fcgi_startup_failed(EX_CONFIG, foreground, sock);
 	}
-	fcgi_nstreams = fcgi_conf->nstreams;
-	fcgi_mount = fcgi_mount_of(fcgi_conf->base_url);
-	fcgi_streams = xcalloc(fcgi_nstreams, sizeof *fcgi_streams);
-	for (i = 0; i < fcgi_nstreams; i++) {
-		fcgi_streams[i].st = &fcgi_conf->streams[i];
-		fcgi_streams[i].dir = spool_stream_dir(fcgi_conf,
-		    fcgi_streams[i].st);
-		fcgi_streams[i].writer = spool_writer_new(fcgi_conf,
-		    fcgi_streams[i].dir);
-		if (fcgi_streams[i].writer == NULL) {
+	fcgi.nstreams = fcgi.conf->nstreams;
+	fcgi.mount = fcgi_mount_of(fcgi.conf->base_url);
+	fcgi.streams = xcalloc(fcgi.nstreams, sizeof *fcgi.streams);
+	for (i = 0; i < fcgi.nstreams; i++) {
+		fcgi.streams[i].st = &fcgi.conf->streams[i];
+		fcgi.streams[i].dir = spool_stream_dir(fcgi.conf,
+		    fcgi.streams[i].st);
+		fcgi.streams[i].writer = spool_writer_new(fcgi.conf,
+		    fcgi.streams[i].dir);
+		if (fcgi.streams[i].writer == NULL) {
 			log_warnx("cannot use spool '%s'",
-			    fcgi_streams[i].dir);
+			    fcgi.streams[i].dir);
 			fcgi_startup_failed(EX_CANTCREAT, foreground, sock);
 		}
 	}
@@ -1039,7 +1052,7 @@ main(int argc, char **argv)
 	if (FCGX_Init() != 0)
 		fatalx(EX_SOFTWARE, "FCGX_Init failed");
 	if (sock != NULL) {
-		if ((fcgi_listen = fcgi_open_socket(sock)) < 0)
+		if ((fcgi.listen = fcgi_open_socket(sock)) < 0)
 			fatalx(EX_UNAVAILABLE, "cannot listen on '%s'", sock);
 	} else if (fstat(0, &sb) == -1 || !S_ISSOCK(sb.st_mode))
 		fatalx(EX_USAGE, "standard input is not a FastCGI socket: "
@@ -1059,7 +1072,7 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-	n = fcgi_conf->threads;
+	n = fcgi.conf->threads;
 	workers = xcalloc(n, sizeof *workers);
 	for (i = 0; i < n; i++) {
 		workers[i].id = (int)i;
@@ -1070,21 +1083,21 @@ main(int argc, char **argv)
 		    &workers[i]) != 0)
 			fatalx(EX_OSERR, "cannot start worker threads");
 	}
-	log_info("fcgi: %lu workers, %zu streams, sync=%s", n, fcgi_nstreams,
-	    fcgi_conf->sync == CONF_SYNC_ALWAYS ? "always" :
-	    fcgi_conf->sync == CONF_SYNC_BATCH ? "batch" : "none");
+	log_info("fcgi: %lu workers, %zu streams, sync=%s", n, fcgi.nstreams,
+	    fcgi.conf->sync == CONF_SYNC_ALWAYS ? "always" :
+	    fcgi.conf->sync == CONF_SYNC_BATCH ? "batch" : "none");
 
 	sigdelset(&set, SIGUSR2);
-	while (!fcgi_stopping) {
+	while (!fcgi.stopping) {
 		sig = sigtimedwait(&set, NULL, &tick);
 		now = time(NULL);
 		if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP)
-			fcgi_stopping = 1;
-		for (i = 0; i < fcgi_nstreams; i++) {
+			fcgi.stopping = 1;
+		for (i = 0; i < fcgi.nstreams; i++) {
 			if (sig == SIGUSR1)
-				(void)spool_writer_seal(fcgi_streams[i].writer);
+				(void)spool_writer_seal(fcgi.streams[i].writer);
 			else
-				(void)spool_writer_tick(fcgi_streams[i].writer,
+				(void)spool_writer_tick(fcgi.streams[i].writer,
 				    now);
 		}
 	}
@@ -1107,9 +1120,9 @@ main(int argc, char **argv)
 			nanosleep(&(struct timespec){ 0, 50 * 1000 * 1000 },
 			    NULL);
 	} while (running);
-	for (i = 0; i < fcgi_nstreams; i++) {
-		spool_writer_free(fcgi_streams[i].writer);
-		free(fcgi_streams[i].dir);
+	for (i = 0; i < fcgi.nstreams; i++) {
+		spool_writer_free(fcgi.streams[i].writer);
+		free(fcgi.streams[i].dir);
 	}
 	for (i = 0; i < n; i++) {
 		buf_release(&workers[i].body);
@@ -1118,8 +1131,8 @@ main(int argc, char **argv)
 		free(workers[i].headers);
 	}
 	free(workers);
-	free(fcgi_streams);
-	free(fcgi_mount);
-	conf_free(fcgi_conf);
+	free(fcgi.streams);
+	free(fcgi.mount);
+	conf_free(fcgi.conf);
 	return EX_OK;
 }
