@@ -702,179 +702,238 @@ fcgi_synced(struct spool_waiter *wt, int rc)
 	fcgi_pending_free(p);
 }
 
-/* Answer the request, or hand it to the spool: then return 1. */
-static int
-fcgi_handle(struct fcgi_worker *w, struct fcgi_pending *p)
-{
-	FCGX_Request *r = &p->req;
-	const char *method = FCGX_GetParam("REQUEST_METHOD", r->envp);
-	const char *uri = FCGX_GetParam("REQUEST_URI", r->envp);
-	const char *query = FCGX_GetParam("QUERY_STRING", r->envp);
-	const char *ctype = FCGX_GetParam("CONTENT_TYPE", r->envp);
-	const char *cenc = FCGX_GetParam("HTTP_CONTENT_ENCODING", r->envp);
-	struct fcgi_stream *fs;
-	struct conf_stream *st;
-	struct hit h;
-	struct buf hnames, qstrip;
-	const char *path_end, *seg, *payload;
-	size_t plen, seglen, i;
-	char allow[64];
-	unsigned bit;
-	int head, rc, want_sig;
-	json_t *params = NULL;
+/*
+ * One request on its way through fcgi_handle.  Each step below either
+ * goes on (0) or has answered the request (-1).
+ */
+struct fcgi_call {
+	struct fcgi_worker	*w;
+	FCGX_Request		*r;
+	const char		*method;
+	const char		*query;	/* the token stripped, once built */
+	const char		*ctype;
+	struct fcgi_stream	*fs;
+	const struct conf_stream *st;
+	unsigned		 bit;	/* the method's CONF_M_ bit */
+	const char		*payload;
+	size_t			 plen;
+	struct buf		 qstrip;
+};
 
-	if (method == NULL)
-		method = "GET";
+/* The health URL, or the stream the last path segment names. */
+static int
+fcgi_route(struct fcgi_call *c)
+{
+	const char *uri = FCGX_GetParam("REQUEST_URI", c->r->envp);
+	const char *path_end, *seg;
+	size_t seglen = 0;
+
 	if (uri == NULL)
-		uri = FCGX_GetParam("SCRIPT_NAME", r->envp);
+		uri = FCGX_GetParam("SCRIPT_NAME", c->r->envp);
 	if (uri == NULL)
 		uri = "/";
 	path_end = strchr(uri, '?');
 	if (path_end == NULL)
 		path_end = uri + strlen(uri);
-	seglen = 0;
 	for (seg = path_end; seg > uri && seg[-1] != '/'; seg--)
 		seglen++;
 	if (fcgi_is_health(uri, path_end)) {
-		fcgi_health(r, query);
-		return 0;
+		fcgi_health(c->r, c->query);
+		return -1;
 	}
-	if ((fs = fcgi_lookup(seg, seglen)) == NULL) {
-		fcgi_error(r, NULL, 404, "Not Found", NULL);
-		return 0;
+	if ((c->fs = fcgi_lookup(seg, seglen)) == NULL) {
+		fcgi_error(c->r, NULL, 404, "Not Found", NULL);
+		return -1;
 	}
-	st = fs->st;
-	bit = fcgi_method_bit(method);
-	head = bit == CONF_M_HEAD;
-	if (bit == CONF_M_OPTIONS && st->cors_origin != NULL) {
+	c->st = c->fs->st;
+	return 0;
+}
+
+/* CORS preflight, the stream's methods and its token. */
+static int
+fcgi_admit(struct fcgi_call *c)
+{
+	const struct conf_stream *st = c->st;
+	char allow[64], hdr[96];
+
+	c->bit = fcgi_method_bit(c->method);
+	if (c->bit == CONF_M_OPTIONS && st->cors_origin != NULL) {
 		fcgi_allow(st, allow, sizeof allow);
-		fcgi_status(r, 204, "No Content");
-		FCGX_FPrintF(r->out, "Access-Control-Allow-Origin: %s\r\n"
+		fcgi_status(c->r, 204, "No Content");
+		FCGX_FPrintF(c->r->out, "Access-Control-Allow-Origin: %s\r\n"
 		    "Access-Control-Allow-Methods: %s\r\n"
 		    "Access-Control-Allow-Headers: Content-Type, "
 		    "Content-Encoding, Authorization\r\n"
 		    "Access-Control-Max-Age: 86400\r\nVary: Origin\r\n\r\n",
 		    st->cors_origin, allow);
-		return 0;
+		return -1;
 	}
-	if (bit == 0 || !(sig_methods(st) & bit)) {
-		char hdr[96];
-
+	if (c->bit == 0 || !(sig_methods(st) & c->bit)) {
 		fcgi_allow(st, allow, sizeof allow);
 		snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
-		fcgi_error(r, st, 405, "Method Not Allowed", hdr);
-		return 0;
+		fcgi_error(c->r, st, 405, "Method Not Allowed", hdr);
+		return -1;
 	}
 	if (st->token != NULL && !sig_token_ok(st,
-	    FCGX_GetParam("HTTP_AUTHORIZATION", r->envp), query)) {
-		fcgi_error(r, st, 401, "Unauthorized",
+	    FCGX_GetParam("HTTP_AUTHORIZATION", c->r->envp), c->query)) {
+		fcgi_error(c->r, st, 401, "Unauthorized",
 		    "WWW-Authenticate: Bearer realm=\"hookspool\"\r\n");
-		return 0;
+		return -1;
 	}
-	if ((rc = fcgi_read_body(w, r, st->max_body)) != 0) {
-		fcgi_error(r, st, rc, rc == 413 ? "Payload Too Large" :
+	return 0;
+}
+
+/* The body, inflated when it says it is compressed. */
+static int
+fcgi_body(struct fcgi_call *c)
+{
+	const char *cenc = FCGX_GetParam("HTTP_CONTENT_ENCODING", c->r->envp);
+	struct fcgi_worker *w = c->w;
+	int rc;
+
+	if ((rc = fcgi_read_body(w, c->r, c->st->max_body)) != 0) {
+		fcgi_error(c->r, c->st, rc, rc == 413 ? "Payload Too Large" :
 		    rc == 408 ? "Request Timeout" : "Bad Request", NULL);
-		return 0;
+		return -1;
 	}
-	payload = w->body.data != NULL ? w->body.data : "";
-	plen = w->body.len;
+	c->payload = w->body.data != NULL ? w->body.data : "";
+	c->plen = w->body.len;
 	if (cenc != NULL && (strcasecmp(cenc, "gzip") == 0 ||
 	    strcasecmp(cenc, "x-gzip") == 0 || strcasecmp(cenc, "deflate") == 0)
-	    && plen > 0) {
+	    && c->plen > 0) {
 		buf_reset(&w->inflated);
-		rc = gunzip_capped(payload, plen, st->max_body, &w->inflated);
+		rc = gunzip_capped(c->payload, c->plen, c->st->max_body,
+		    &w->inflated);
 		if (rc == -2) {
-			fcgi_error(r, st, 413, "Payload Too Large", NULL);
-			return 0;
+			fcgi_error(c->r, c->st, 413, "Payload Too Large", NULL);
+			return -1;
 		}
 		if (rc != 0) {
-			fcgi_error(r, st, 400, "Bad Request", NULL);
-			return 0;
+			fcgi_error(c->r, c->st, 400, "Bad Request", NULL);
+			return -1;
 		}
-		payload = w->inflated.data != NULL ? w->inflated.data : "";
-		plen = w->inflated.len;
+		c->payload = w->inflated.data != NULL ? w->inflated.data : "";
+		c->plen = w->inflated.len;
 	}
-	memset(&h, 0, sizeof h);
-	h.signature_valid = -1;
-	want_sig = st->signature != CONF_SIG_NONE;
-	if (want_sig) {
-		h.signature_valid = sig_verify_request(st, bit == CONF_M_GET ||
-		    bit == CONF_M_HEAD, payload, plen, query, fcgi_header, r,
-		    time(NULL));
-		if (!h.signature_valid &&
+	return 0;
+}
+
+/*
+ * The hit as one NDJSON line in the worker's line buffer: the signature
+ * checked, room on the disk, then the columns the stream keeps.
+ */
+static int
+fcgi_build(struct fcgi_call *c, struct hit *h)
+{
+	const struct conf_stream *st = c->st;
+	struct fcgi_worker *w = c->w;
+	int inquery = c->bit == CONF_M_GET || c->bit == CONF_M_HEAD;
+	struct buf hnames;
+	json_t *params = NULL;
+	size_t i;
+	int rc;
+
+	memset(h, 0, sizeof *h);
+	h->signature_valid = -1;
+	if (st->signature != CONF_SIG_NONE) {
+		h->signature_valid = sig_verify_request(st, inquery, c->payload,
+		    c->plen, c->query, fcgi_header, c->r, time(NULL));
+		if (!h->signature_valid &&
 		    st->signature_policy == CONF_SIGPOL_REJECT) {
-			fcgi_error(r, st, 401, "Unauthorized", NULL);
-			return 0;
+			fcgi_error(c->r, st, 401, "Unauthorized", NULL);
+			return -1;
 		}
 	}
 	if (!fcgi_space()) {
-		fcgi_error(r, st, 503, "Service Unavailable",
+		fcgi_error(c->r, st, 503, "Service Unavailable",
 		    "Retry-After: 60\r\n");
-		return 0;
+		return -1;
 	}
 	/* The token stays out of every stored copy: query, payload, params. */
-	buf_init(&qstrip, 0);
-	if (st->token != NULL && query != NULL &&
-	    sig_token_strip(query, &qstrip) == 1)
-		query = buf_str(&qstrip);
+	if (st->token != NULL && c->query != NULL &&
+	    sig_token_strip(c->query, &c->qstrip) == 1)
+		c->query = buf_str(&c->qstrip);
 	/* GET and HEAD carry their hit in the query string. */
-	if (bit == CONF_M_GET || bit == CONF_M_HEAD) {
-		payload = query != NULL ? query : "";
-		plen = strlen(payload);
+	if (inquery) {
+		c->payload = c->query != NULL ? c->query : "";
+		c->plen = strlen(c->payload);
 	}
-	hit_new_id(h.hit_id);
-	h.received_at = hit_now_ms();
-	h.utc_offset = st->utc_offset;
-	h.payload = payload;
-	h.payload_len = plen;
-	h.method = method;
-	h.content_type = ctype;
-	h.query = query;
-	h.remote_addr = FCGX_GetParam("REMOTE_ADDR", r->envp);
-	h.user_agent = FCGX_GetParam("HTTP_USER_AGENT", r->envp);
+	hit_new_id(h->hit_id);
+	h->received_at = hit_now_ms();
+	h->utc_offset = st->utc_offset;
+	h->payload = c->payload;
+	h->payload_len = c->plen;
+	h->method = c->method;
+	h->content_type = c->ctype;
+	h->query = c->query;
+	h->remote_addr = FCGX_GetParam("REMOTE_ADDR", c->r->envp);
+	h->user_agent = FCGX_GetParam("HTTP_USER_AGENT", c->r->envp);
 	buf_init(&hnames, 0);
 	for (i = 0; i < st->ncolumns; i++) {
 		if (st->columns[i] == HIT_COL_HEADERS)
-			h.nheaders = fcgi_collect_headers(w, r, &hnames);
+			h->nheaders = fcgi_collect_headers(w, c->r, &hnames);
 		else if (st->columns[i] == HIT_COL_PARAMS)
-			params = form_params(ctype, bit == CONF_M_GET ||
-			    bit == CONF_M_HEAD ? "" : payload,
-			    bit == CONF_M_GET || bit == CONF_M_HEAD ? 0 : plen,
-			    query);
+			params = form_params(c->ctype, inquery ? "" : c->payload,
+			    inquery ? 0 : c->plen, c->query);
 	}
-	h.headers = w->headers;
-	h.params = params;
+	h->headers = w->headers;
+	h->params = params;
 	buf_reset(&w->line);
-	rc = hit_encode(st, &h, &w->line);
+	rc = hit_encode(st, h, &w->line);
 	json_decref(params);
 	buf_release(&hnames);
-	buf_release(&qstrip);
 #ifdef __GLIBC__
 	/* glibc keeps what a big request's params tree freed in this
 	 * thread's arena for ever (x threads): give it back. */
-	if (plen > 256 * 1024)
+	if (c->plen > 256 * 1024)
 		(void)malloc_trim(0);
 #endif
 	if (rc == -1) {
-		fcgi_error(r, st, 413, "Payload Too Large", NULL);
-		return 0;
+		fcgi_error(c->r, st, 413, "Payload Too Large", NULL);
+		return -1;
 	}
+	return 0;
+}
+
+/* Answer the request, or hand it to the spool: then return 1. */
+static int
+fcgi_handle(struct fcgi_worker *w, struct fcgi_pending *p)
+{
+	struct fcgi_call c;
+	struct hit h;
+	int head, rc;
+
+	memset(&c, 0, sizeof c);
+	c.w = w;
+	c.r = &p->req;
+	c.method = FCGX_GetParam("REQUEST_METHOD", c.r->envp);
+	if (c.method == NULL)
+		c.method = "GET";
+	c.query = FCGX_GetParam("QUERY_STRING", c.r->envp);
+	c.ctype = FCGX_GetParam("CONTENT_TYPE", c.r->envp);
+	buf_init(&c.qstrip, 0);
+	rc = fcgi_route(&c) == -1 || fcgi_admit(&c) == -1 ||
+	    fcgi_body(&c) == -1 || fcgi_build(&c, &h) == -1;
+	buf_release(&c.qstrip);
+	if (rc)
+		return 0;
+	head = c.bit == CONF_M_HEAD;
 	p->wt.done = fcgi_synced;
-	p->st = st;
+	p->st = c.st;
 	p->head = head;
 	memcpy(p->hit_id, h.hit_id, sizeof p->hit_id);
 	/* A kept connection's next request comes to this worker: it waits
 	 * for the sync rather than hand the connection over. */
-	rc = spool_write(fs->writer, w->line.data, w->line.len,
-	    r->keepConnection ? NULL : &p->wt);
+	rc = spool_write(c.fs->writer, w->line.data, w->line.len,
+	    c.r->keepConnection ? NULL : &p->wt);
 	if (rc == SPOOL_PENDING)
 		return 1;	/* p is the spool's now */
 	if (rc == -1) {
-		fcgi_error(r, st, 503, "Service Unavailable",
+		fcgi_error(c.r, c.st, 503, "Service Unavailable",
 		    "Retry-After: 30\r\n");
 		return 0;
 	}
-	fcgi_respond(r, st, h.hit_id, head);
+	fcgi_respond(c.r, c.st, h.hit_id, head);
 	return 0;
 }
 
