@@ -166,7 +166,7 @@ up_job(struct up_run *run, const struct conf_stream *st, const char *dir,
 {
 	struct bq_job bj;
 	struct http_src src;
-	char id[1100], why[2048];
+	char id[SPOOL_JOB_ID_MAX], why[2048];
 	enum bq_result r;
 	time_t now = time(NULL);
 
@@ -332,14 +332,12 @@ static void
 up_claim(struct up_run *run, const struct conf_stream *st, const char *dir)
 {
 	const struct conf *c = run->conf;
-	struct spool_entry *v, *job;
+	struct spool_entry *v, *pick;
 	struct spool_job j;
 	size_t n, i = 0, k;
 	unsigned long used;
 	uint64_t bytes;
-	char id[256];
-	const char **names;
-	uint64_t *sizes;
+	char id[SPOOL_JOB_ID_MAX];
 	size_t young;
 	int rc;
 
@@ -351,9 +349,7 @@ up_claim(struct up_run *run, const struct conf_stream *st, const char *dir)
 	if (young > 0)
 		log_info("upload: %s: %zu files of new/ are still being "
 		    "written: left for a later run", st->name, young);
-	job = xcalloc(n + 1, sizeof *job);
-	names = xcalloc(n + 1, sizeof *names);
-	sizes = xcalloc(n + 1, sizeof *sizes);
+	pick = xcalloc(n + 1, sizeof *pick);	/* the next job's batches */
 	while (i < n && run->outcome < UP_CONFIG) {
 		if (spool_quota_count(c->spool_dir, st->table, time(NULL),
 		    &used) == -1) {
@@ -373,16 +369,14 @@ up_claim(struct up_run *run, const struct conf_stream *st, const char *dir)
 				break;
 			if (!up_usable(run, dir, &v[i]))
 				continue;
-			job[k] = v[i];
-			names[k] = v[i].name;
-			sizes[k] = v[i].size;
+			pick[k] = v[i];
 			bytes += v[i].size;
 			k++;
 		}
 		if (k == 0)
 			break;
-		spool_job_id(NULL, st->name, names, sizes, k, id, sizeof id);
-		rc = spool_claim(dir, id, job, k, &j);
+		spool_job_id(NULL, st->name, pick, k, id, sizeof id);
+		rc = spool_claim(dir, id, pick, k, &j);
 		if (rc == -1) {
 			up_note(run, UP_RETRY, "cannot claim batches");
 			break;
@@ -392,9 +386,7 @@ up_claim(struct up_run *run, const struct conf_stream *st, const char *dir)
 		up_job(run, st, dir, &j, 0);
 		spool_job_free(&j);
 	}
-	free(job);
-	free(names);
-	free(sizes);
+	free(pick);
 	spool_entries_free(v, n);
 }
 

@@ -25,6 +25,7 @@
 #ifndef HS_SPOOL_H
 #define HS_SPOOL_H
 
+#include <limits.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
@@ -122,8 +123,13 @@ struct spool_job {
 int	 spool_lock(const char *, int *);
 int	 spool_reserve(const char *, uint64_t);
 void	 spool_unlock(int);
-void	 spool_job_id(const char *, const char *, const char *const *,
-	    const uint64_t *, size_t, char *, size_t);
+/*
+ * Room for a job id (124 characters as spool_job_id makes them, at most a
+ * folder name as read back) with its attempt suffix and the NUL.
+ */
+#define SPOOL_JOB_ID_MAX	(NAME_MAX + 16)
+void	 spool_job_id(const char *, const char *,
+	    const struct spool_entry *, size_t, char *, size_t);
 void	 spool_job_attempt_id(const struct spool_job *, char *, size_t);
 int	 spool_claim(const char *, const char *, struct spool_entry *, size_t,
 	    struct spool_job *);

@@ -139,8 +139,8 @@ spool_id_part(struct buf *b, const char *s, size_t max)
  * BigQuery accepts it; the host part keeps collectors from colliding.
  */
 void
-spool_job_id(const char *host, const char *stream, const char *const *names,
-    const uint64_t *sizes, size_t n, char *out, size_t len)
+spool_job_id(const char *host, const char *stream,
+    const struct spool_entry *v, size_t n, char *out, size_t len)
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
@@ -159,8 +159,8 @@ spool_job_id(const char *host, const char *stream, const char *const *names,
 	if (ctx == NULL || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1)
 		abort();	/* libcrypto without SHA-256: unusable */
 	for (i = 0; i < n; i++) {
-		snprintf(num, sizeof num, " %" PRIu64 "\n", sizes[i]);
-		EVP_DigestUpdate(ctx, names[i], strlen(names[i]));
+		snprintf(num, sizeof num, " %" PRIu64 "\n", v[i].size);
+		EVP_DigestUpdate(ctx, v[i].name, strlen(v[i].name));
 		EVP_DigestUpdate(ctx, num, strlen(num));
 	}
 	(void)clock_gettime(CLOCK_REALTIME, &ts);
