@@ -1,12 +1,12 @@
 /* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * conf: the configuration file (INI, parsed with libinih) and the table of
- * settings with their defaults.  conf_load() returns the configuration, or
- * NULL after logging "file:line: message"; it refuses a file that holds a secret and is
- * readable by others, a file writable by others or owned by neither root
- * nor the running user, and any line inih would change (an inline ';'
- * comment, a line longer than its buffer, a NUL byte).  Durations are
- * kept in seconds, sizes in bytes.  Nothing here exits.
+ * settings with their defaults.  conf_load() returns the configuration,
+ * or NULL after logging "file:line: message"; it refuses a file that holds
+ * a secret and is readable by others, a file writable by others or owned
+ * by neither root nor the running user, and any line inih would change (an
+ * inline ';' comment, a line longer than its buffer, a NUL byte).
+ * Durations are kept in seconds, sizes in bytes.  Nothing here exits.
  */
 #ifndef HS_CONF_H
 #define HS_CONF_H

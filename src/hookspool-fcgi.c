@@ -86,8 +86,8 @@ struct fcgi_state {
 	struct fcgi_stream	*streams;
 	size_t			 nstreams;
 	int			 listen;	/* the FastCGI socket */
-	char			*mount;		/* base_url's path: the */
-						/* health URL's prefix */
+	/* base_url's path: the health URL's prefix */
+	char			*mount;
 	volatile sig_atomic_t	 stopping;
 	/* Free space, refreshed at most once a second by any request. */
 	pthread_mutex_t		 space_lock;
@@ -710,7 +710,7 @@ struct fcgi_call {
 	struct fcgi_worker	*w;
 	FCGX_Request		*r;
 	const char		*method;
-	const char		*query;	/* the token stripped, once built */
+	const char		*query;	/* token stripped once built */
 	const char		*ctype;
 	struct fcgi_stream	*fs;
 	const struct conf_stream *st;
@@ -873,8 +873,8 @@ fcgi_build(struct fcgi_call *c, struct hit *h)
 		if (st->columns[i] == HIT_COL_HEADERS)
 			h->nheaders = fcgi_collect_headers(w, c->r, &hnames);
 		else if (st->columns[i] == HIT_COL_PARAMS)
-			params = form_params(c->ctype, inquery ? "" : c->payload,
-			    inquery ? 0 : c->plen, c->query);
+			params = form_params(c->ctype, inquery ? "" :
+			    c->payload, inquery ? 0 : c->plen, c->query);
 	}
 	h->headers = w->headers;
 	h->params = params;
