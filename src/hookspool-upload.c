@@ -156,6 +156,23 @@ up_job_intact(const struct spool_job *j, struct http_src *src)
 	return 1;
 }
 
+/* A job loaded: its batches go to done/, and the run counts them. */
+static void
+up_job_loaded(struct up_run *run, const struct conf_stream *st,
+    const char *dir, struct spool_job *j, const char *id,
+    const struct bq_job *bj)
+{
+	if (spool_job_done(dir, j) == -1) {
+		up_note(run, UP_RETRY, "cannot move batches to done/");
+		return;
+	}
+	run->rows += bj->output_rows > 0 ? (unsigned long)bj->output_rows : 0;
+	run->loaded_batches += j->n;
+	log_notice("upload: %s: job %s loaded %lld rows from %zu batches "
+	    "(%" PRIu64 " bytes) into %s", st->name, id, bj->output_rows,
+	    j->n, j->total, st->table);
+}
+
 /*
  * Drive one claimed job to an end: look it up when recovered, insert it
  * if BigQuery does not have it, wait for DONE and settle it.
@@ -234,16 +251,7 @@ up_job(struct up_run *run, const struct conf_stream *st, const char *dir,
 	}
 	switch (bj.result) {
 	case BQ_OK:
-		if (spool_job_done(dir, j) == -1) {
-			up_note(run, UP_RETRY, "cannot move batches to done/");
-			goto out;
-		}
-		run->rows += bj.output_rows > 0 ? (unsigned long)bj.output_rows :
-		    0;
-		run->loaded_batches += j->n;
-		log_notice("upload: %s: job %s loaded %lld rows from %zu "
-		    "batches (%" PRIu64 " bytes) into %s", st->name, id,
-		    bj.output_rows, j->n, j->total, st->table);
+		up_job_loaded(run, st, dir, j, id, &bj);
 		goto out;
 	case BQ_FAILED:
 		snprintf(why, sizeof why, "BigQuery job %s failed: %s: %s", id,
