@@ -178,11 +178,14 @@ main(int argc, char **argv)
 	log_init("bq-probe", 1);
 	log_set_verbose(verbose);
 
-	if ((http = http_new(conf)) == NULL)
+	if ((http = http_new(conf)) == NULL) {
+		conf_free(conf);
 		return EX_SOFTWARE;
+	}
 	if ((auth = auth_new(conf, http)) == NULL) {
 		printf("result=config\n");
 		http_free(http);
+		conf_free(conf);
 		return 5;
 	}
 	bq_job_init(&job);
