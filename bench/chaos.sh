@@ -18,8 +18,7 @@
 # SEED (random) BUILD (build dir: /tmp/build-chaos, configured -O2 -g here
 # when it has no Makefile) OUT KEEP=1 (keep the scratch folder).
 set -u
-BENCH=$(cd "$(dirname "$0")" && pwd)
-TOP=$(cd "$BENCH/.." && pwd)
+. "$(dirname "$0")/lib.sh"
 : "${HITS:=100000}"
 : "${RATE:=600}"
 : "${CLIENTS:=3}"
@@ -30,17 +29,8 @@ TOP=$(cd "$BENCH/.." && pwd)
 : "${BUILD:=/tmp/build-chaos}"
 : "${OUT:=$BENCH/results/chaos-$(date -u +%Y-%m-%d).md}"
 
-say() { echo "# $*" >&2; }
-die() { echo "chaos: $*" >&2; exit 1; }
-
-if [ ! -f "$BUILD/Makefile" ]; then
-	mkdir -p "$BUILD" || die "cannot create $BUILD"
-	say "configuring $BUILD (CFLAGS=-O2 -g)"
-	(cd "$BUILD" && "$TOP/configure" CFLAGS="-O2 -g") >/dev/null ||
-	    die "configure failed"
-fi
-make -C "$BUILD" -j2 src/hookspool-fcgi src/hookspool-upload \
-    src/hookspoolctl >/dev/null || die "make failed"
+bench_build "$BUILD" - src/hookspool-fcgi src/hookspool-upload \
+    src/hookspoolctl
 
 top_srcdir=$TOP
 top_builddir=$BUILD

@@ -56,8 +56,7 @@
 # installs them).
 
 set -u
-BENCH=$(cd "$(dirname "$0")" && pwd)
-TOP=$(cd "$BENCH/.." && pwd)
+. "$(dirname "$0")/lib.sh"
 DEFAULT_BACKENDS="noop hookspool:none hookspool:batch hookspool:always php"
 : "${ROWS:=$(for f in lighttpd apache; do for b in $DEFAULT_BACKENDS; do
 	printf '%s/%s ' "$f" "$b"; done; done)}"
@@ -74,8 +73,6 @@ DEFAULT_BACKENDS="noop hookspool:none hookspool:batch hookspool:always php"
 STREAM_ID=522ed95e-3c6e-4a41-9d8a-5b6f0a1c2d3e
 URL_PATH=/ds/$STREAM_ID
 
-die() { echo "run-collector: $*" >&2; exit 1; }
-say() { echo "# $*" >&2; }
 
 need="wrk cc python3 curl"
 case " $ROWS" in *" lighttpd/"*) need="$need lighttpd spawn-fcgi php-fpm8.2" ;; esac
@@ -166,18 +163,7 @@ wait_sock() {
 # ---- build ---------------------------------------------------------------
 
 if [ -z "${HS_FCGI:-}" ]; then
-	mkdir -p "$BUILD" || die "cannot create $BUILD"
-	if [ ! -f "$BUILD/Makefile" ]; then
-		say "configuring $BUILD (CFLAGS=-O2 -g)"
-		(cd "$BUILD" && "$TOP/configure" CFLAGS="-O2 -g") \
-		    >"$W/log/configure.log" 2>&1 ||
-		    die "configure failed, see $W/log/configure.log"
-	fi
-	grep -q -- '-O0' "$BUILD/Makefile" &&
-	    say "warning: $BUILD is an -O0 (--enable-debug) build"
-	say "building hookspool-fcgi in $BUILD"
-	make -C "$BUILD" -j2 src/hookspool-fcgi >"$W/log/make.log" 2>&1 ||
-	    { KEEP=1; die "make failed, see $W/log/make.log"; }
+	bench_build "$BUILD" "$W/log" src/hookspool-fcgi
 	HS_FCGI=$BUILD/src/hookspool-fcgi
 fi
 [ -x "$HS_FCGI" ] || die "$HS_FCGI is not executable"

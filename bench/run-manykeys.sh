@@ -18,25 +18,14 @@
 # Not a test: exits 0 when every row ran and the verdicts agreed, 1 if not.
 # The target: every line judged by jsoncheck in under 0.1 s of CPU.
 set -u
-BENCH=$(cd "$(dirname "$0")" && pwd)
-TOP=$(cd "$BENCH/.." && pwd)
+. "$(dirname "$0")/lib.sh"
 : "${BUILD:=/tmp/build-upbench}"
 : "${ROUNDS:=5}"
 : "${OUT:=$BENCH/results/manykeys-$(date -u +%Y-%m-%d).md}"
 
-die() { echo "run-manykeys: $*" >&2; exit 1; }
-
 W=$(mktemp -d /tmp/hs-manykeys.XXXXXX) || die "cannot create scratch dir"
-trap 'rm -rf "$W"' EXIT
-mkdir -p "$BUILD" || die "cannot create $BUILD"
-if [ ! -f "$BUILD/Makefile" ]; then
-	(cd "$BUILD" && "$TOP/configure" CFLAGS="-O2 -g") >"$W/configure.log" \
-	    2>&1 || die "configure failed: $(tail -3 "$W/configure.log")"
-fi
-grep -q -- '-O0' "$BUILD/Makefile" &&
-    echo "# warning: $BUILD is an -O0 (--enable-debug) build" >&2
-make -C "$BUILD" -j2 libhs.a >"$W/make.log" 2>&1 ||
-    die "make failed: $(tail -3 "$W/make.log")"
+trap '[ "${KEEP:-0}" = 1 ] || rm -rf "$W"' EXIT
+bench_build "$BUILD" "$W" libhs.a
 cc -O2 -g -Wall -Wextra -I"$BUILD" -I"$TOP/src" -o "$W/fastcheck" \
     "$BENCH/upload/fastcheck.c" "$BUILD/libhs.a" -ljansson -lm ||
     die "cannot build bench/upload/fastcheck.c"

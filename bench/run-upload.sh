@@ -48,8 +48,7 @@
 # builds with, GNU time (Debian's `time`), perf (`linux-perf`) for PROFILE.
 
 set -u
-BENCH=$(cd "$(dirname "$0")" && pwd)
-TOP=$(cd "$BENCH/.." && pwd)
+. "$(dirname "$0")/lib.sh"
 : "${CASES:=100M/8M 1G/8M 1G/64M}"
 : "${ROUNDS:=3}"
 : "${INTERVAL:=0.02}"
@@ -62,8 +61,6 @@ if [ -z "${PROFILE:-}" ]; then
 	command -v perf >/dev/null 2>&1 && PROFILE=1
 fi
 
-die() { echo "run-upload: $*" >&2; exit 1; }
-say() { echo "# $*" >&2; }
 
 for c in cc python3 curl openssl; do
 	command -v "$c" >/dev/null 2>&1 ||
@@ -103,18 +100,7 @@ bytes() {
 
 # ---- build -------------------------------------------------------------
 
-mkdir -p "$BUILD" || die "cannot create $BUILD"
-if [ ! -f "$BUILD/Makefile" ]; then
-	say "configuring $BUILD (CFLAGS=-O2 -g)"
-	(cd "$BUILD" && "$TOP/configure" CFLAGS="-O2 -g") \
-	    >"$W/log/configure.log" 2>&1 ||
-	    { KEEP=1; die "configure failed, see $W/log/configure.log"; }
-fi
-grep -q -- '-O0' "$BUILD/Makefile" &&
-    say "warning: $BUILD is an -O0 (--enable-debug) build"
-say "building hookspool-upload in $BUILD"
-make -C "$BUILD" -j2 libhs.a src/hookspool-upload >"$W/log/make.log" 2>&1 ||
-    { KEEP=1; die "make failed, see $W/log/make.log"; }
+bench_build "$BUILD" "$W/log" libhs.a src/hookspool-upload
 : "${HS_UPLOAD:=$BUILD/src/hookspool-upload}"
 [ -x "$HS_UPLOAD" ] || die "$HS_UPLOAD is not executable"
 cc -O2 -g -Wall -Wextra -pthread -o "$W/bin/sink" "$BENCH/upload/sink.c" ||

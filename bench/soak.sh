@@ -22,8 +22,7 @@
 # flat and drained, 1 otherwise.  Knobs (environment): RATE DURATION
 # SAMPLE_EVERY CRON_EVERY BUILD (/tmp/build-chaos) OUT KEEP=1.
 set -u
-BENCH=$(cd "$(dirname "$0")" && pwd)
-TOP=$(cd "$BENCH/.." && pwd)
+. "$(dirname "$0")/lib.sh"
 : "${RATE:=200}"
 : "${DURATION:=600}"
 : "${SAMPLE_EVERY:=5}"
@@ -31,17 +30,8 @@ TOP=$(cd "$BENCH/.." && pwd)
 : "${BUILD:=/tmp/build-chaos}"
 : "${OUT:=$BENCH/results/soak-$(date -u +%Y-%m-%d).md}"
 
-say() { echo "# $*" >&2; }
-die() { echo "soak: $*" >&2; exit 1; }
-
-if [ ! -f "$BUILD/Makefile" ]; then
-	mkdir -p "$BUILD" || die "cannot create $BUILD"
-	say "configuring $BUILD (CFLAGS=-O2 -g)"
-	(cd "$BUILD" && "$TOP/configure" CFLAGS="-O2 -g") >/dev/null ||
-	    die "configure failed"
-fi
-make -C "$BUILD" -j2 src/hookspool-fcgi src/hookspool-upload \
-    src/hookspoolctl >/dev/null || die "make failed"
+bench_build "$BUILD" - src/hookspool-fcgi src/hookspool-upload \
+    src/hookspoolctl
 
 top_srcdir=$TOP
 top_builddir=$BUILD

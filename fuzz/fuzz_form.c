@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * libFuzzer target for form.c: the input as a form body or query string,
  * and through form_params() under each kind of content type.  Whatever

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * libFuzzer target for the line encoder (hit.c).  For any bytes: the line
  * is one valid JSON object ending in '\n'; its payload decodes to the input

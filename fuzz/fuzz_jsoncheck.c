@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * libFuzzer target for jsoncheck.c, differential: for any bytes, the
  * hand-written validator must agree with jansson on whether they are a hit

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * libFuzzer target for sig.c: the header parsers, the Standard Webhooks key
  * and the token stripper on the whole input, then sig_verify(),

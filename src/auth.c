@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * auth: OAuth 2 access tokens (see auth.h for the contract).
  *

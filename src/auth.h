@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * auth: OAuth 2 access tokens for BigQuery.  The `credentials` setting
  * picks the source: a JSON key file (service_account: an RS256 JWT

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * bq: BigQuery load jobs over REST (see bq.h for the contract).
  *
@@ -63,8 +64,11 @@ bq_new(const struct conf *conf, struct http *http, struct auth *auth)
 		log_warnx("bq: no project is configured to run the load jobs");
 		return NULL;
 	}
-	if (conf->api_base != NULL && *conf->api_base != '\0' &&
-	    !http_url_secure(conf->api_base)) {
+	if (conf->api_base == NULL || *conf->api_base == '\0') {
+		log_warnx("bq: no api_base is configured");
+		return NULL;
+	}
+	if (!http_url_secure(conf->api_base)) {
 		log_warnx("bq: api_base '%s' must be https (plain http only to "
 		    "a loopback host)", conf->api_base);
 		return NULL;
@@ -73,8 +77,7 @@ bq_new(const struct conf *conf, struct http *http, struct auth *auth)
 	bq->http = http;
 	bq->auth = auth;
 	bq->conf = conf;
-	bq->base = xstrdup(conf->api_base != NULL && *conf->api_base != '\0' ?
-	    conf->api_base : BQ_API_BASE);
+	bq->base = xstrdup(conf->api_base);
 	n = strlen(bq->base);
 	while (n > 0 && bq->base[n - 1] == '/')
 		bq->base[--n] = '\0';
@@ -82,11 +85,9 @@ bq_new(const struct conf *conf, struct http *http, struct auth *auth)
 	if (conf->location != NULL && *conf->location != '\0')
 		bq->location = xstrdup(conf->location);
 	bq->multipart_max = conf->multipart_max;
+	/* conf_load checked both: chunks are multiples of 256 KiB. */
 	bq->chunk_size = conf->chunk_size;
-	/* Google wants resumable chunks in multiples of 256 KiB. */
-	if (bq->chunk_size < 256 * 1024 || bq->chunk_size % (256 * 1024) != 0)
-		bq->chunk_size = 8 * 1024 * 1024;
-	bq->job_timeout = conf->job_timeout > 0 ? conf->job_timeout : 300;
+	bq->job_timeout = conf->job_timeout;
 	bq->pace_ms = BQ_PACE_MS;
 	bq->tries = BQ_TRIES;
 	return bq;
@@ -1117,15 +1118,4 @@ bq_job_wait(struct bq *bq, struct bq_job *job)
 		log_info("bq: job %s: done, %lld rows", job->job_id,
 		    job->output_rows);
 	return job->result;
-}
-
-enum bq_result
-bq_load(struct bq *bq, const struct conf_stream *st, const char *job_id,
-    const struct http_src *src, struct bq_job *job)
-{
-	enum bq_result res;
-
-	if ((res = bq_job_insert(bq, st, job_id, src, job)) != BQ_OK)
-		return res;
-	return bq_job_wait(bq, job);
 }

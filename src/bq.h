@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * bq: BigQuery's REST shapes for load jobs.  Every answer is reduced to
  * ok / retry later / retry much later (quota) / failed for good, keeping
@@ -26,7 +27,8 @@
  * the one sent, or a resumable session URI off api_base's scheme, host
  * and port (the token would follow it), is a protocol error (BQ_RETRY,
  * reason "badAnswer", logged as a warning).  bq_new() refuses an api_base
- * that is not https, unless its host is a loopback one.
+ * that is not https, unless its host is a loopback one.  Its settings come
+ * from the conf as conf_load leaves it (defaults and ranges are conf.c's).
  */
 #ifndef HS_BQ_H
 #define HS_BQ_H
@@ -39,8 +41,6 @@
 #include "auth.h"
 #include "conf.h"
 #include "http.h"
-
-#define BQ_API_BASE	"https://bigquery.googleapis.com"
 
 enum bq_result {
 	BQ_OK,
@@ -69,6 +69,11 @@ struct bq_job {
 
 struct bq	*bq_new(const struct conf *, struct http *, struct auth *);
 void		 bq_free(struct bq *);
+/*
+ * The first retry step (ms) and the attempts per request: BigQuery's pace
+ * unless set; tests/bq-probe shortens it against the fake BigQuery, where
+ * a real backoff would make the tests minutes long.
+ */
 void		 bq_set_pace(struct bq *, long, int);
 
 void		 bq_job_init(struct bq_job *);
@@ -78,8 +83,6 @@ enum bq_result	 bq_job_insert(struct bq *, const struct conf_stream *,
 		    const char *, const struct http_src *, struct bq_job *);
 enum bq_result	 bq_job_get(struct bq *, const char *, struct bq_job *);
 enum bq_result	 bq_job_wait(struct bq *, struct bq_job *);
-enum bq_result	 bq_load(struct bq *, const struct conf_stream *,
-		    const char *, const struct http_src *, struct bq_job *);
 
 json_t		*bq_job_json(const struct conf *, const struct conf_stream *,
 		    const char *);

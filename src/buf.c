@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * buf: capped growable buffer (see buf.h for the invariants).
  */

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * conf: the configuration file and the table of settings.
  *
@@ -531,16 +532,17 @@ conf_defaults(struct conf_parse *p, enum conf_scope scope, void *base)
 	p->line = line;
 }
 
-static int
+/*
+ * The names hookspool.conf(5) allows for a stream (and its id): 1 to 64 of
+ * [A-Za-z0-9._-], not starting with '.', so a name is one safe path part.
+ */
+int
 conf_valid_name(const char *s)
 {
 	if (*s == '\0' || *s == '.' || strlen(s) > 64)
 		return 0;
-	for (; *s != '\0'; s++)
-		if (!isalnum((unsigned char)*s) && *s != '-' && *s != '_' &&
-		    *s != '.')
-			return 0;
-	return 1;
+	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+	    "0123456789-_.") == strlen(s);
 }
 
 static int
@@ -838,6 +840,25 @@ conf_perms(const struct conf *c, const char *path, const struct stat *sb)
 	return errors;
 }
 
+/*
+ * A configuration holding the global defaults of the key table and no
+ * stream, for a program that fills it by hand (tests/bq-probe); conf_load
+ * starts from it too.  Free it with conf_free.
+ */
+struct conf *
+conf_new(void)
+{
+	struct conf_parse p;
+	struct conf *c;
+
+	memset(&p, 0, sizeof p);
+	c = xcalloc(1, sizeof *c);
+	p.conf = c;
+	p.path = "(defaults)";
+	conf_defaults(&p, SC_GLOBAL, c);
+	return c;
+}
+
 struct conf *
 conf_load(const char *path, int check_perms)
 {
@@ -847,11 +868,10 @@ conf_load(const char *path, int check_perms)
 	int rc;
 
 	memset(&p, 0, sizeof p);
-	c = xcalloc(1, sizeof *c);
+	c = conf_new();
 	c->path = xstrdup(path);
 	p.conf = c;
 	p.path = path;
-	conf_defaults(&p, SC_GLOBAL, c);
 	if ((p.fp = fopen(path, "r")) == NULL) {
 		log_warn("cannot open config '%s'", path);
 		goto fail;

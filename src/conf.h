@@ -1,11 +1,12 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * conf: the configuration file (INI, parsed with libinih) and the table of
- * settings with their defaults.  conf_load() returns 0, or -1 after logging
- * "file:line: message"; it refuses a file that holds a secret and is
- * readable by others, a file writable by others or owned by neither root
- * nor the running user, and any line inih would change (an inline ';'
- * comment, a line longer than its buffer, a NUL byte).  Durations are
- * kept in seconds, sizes in bytes.  Nothing here exits.
+ * settings with their defaults.  conf_load() returns the configuration,
+ * or NULL after logging "file:line: message"; it refuses a file that holds
+ * a secret and is readable by others, a file writable by others or owned
+ * by neither root nor the running user, and any line inih would change (an
+ * inline ';' comment, a line longer than its buffer, a NUL byte).
+ * Durations are kept in seconds, sizes in bytes.  Nothing here exits.
  */
 #ifndef HS_CONF_H
 #define HS_CONF_H
@@ -120,10 +121,12 @@ struct conf {
 	size_t		 nstreams;
 };
 
+struct conf	*conf_new(void);
 struct conf	*conf_load(const char *, int);
 void		 conf_free(struct conf *);
 void		 conf_print(const struct conf *, FILE *);
 struct conf_stream *conf_stream_by_name(const struct conf *, const char *);
+int		 conf_valid_name(const char *);
 
 int		 conf_parse_size(const char *, uint64_t *);
 int		 conf_parse_duration(const char *, long *);

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * form: form-urlencoded bodies and query strings -> JSON params, with
  * PHP-style bracket keys nested (see form.h for the rules and limits).
@@ -36,24 +37,10 @@ struct form_seg {
 static int
 form_decode(const char *s, size_t len, struct buf *tmp, struct buf *out)
 {
-	size_t i;
-	int h, l;
-
 	buf_reset(tmp);
 	buf_reset(out);
-	for (i = 0; i < len; i++) {
-		if (s[i] == '+') {
-			if (buf_addc(tmp, ' ') == -1)
-				return -1;
-		} else if (s[i] == '%' && i + 2 < len &&
-		    (h = text_hexval((unsigned char)s[i + 1])) != -1 &&
-		    (l = text_hexval((unsigned char)s[i + 2])) != -1) {
-			if (buf_addc(tmp, (char)(h << 4 | l)) == -1)
-				return -1;
-			i += 2;
-		} else if (buf_addc(tmp, s[i]) == -1)
-			return -1;
-	}
+	if (text_pct_decode(tmp, s, len, 1) == -1)
+		return -1;
 	/* An empty buf has data == NULL: give a real pointer. */
 	return text_utf8_repair(out, buf_str(tmp), tmp->len) < 0 ? -1 : 0;
 }

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * form: the "params" column.  form_parse() turns an
  * application/x-www-form-urlencoded body or a query string into a JSON

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * gunzip: capped inflate with zlib (see gunzip.h for the contract).
  *

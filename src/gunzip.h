@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * gunzip: inflate a Content-Encoding: gzip (or deflate) request body with
  * a hard cap on the output.  gzip, zlib and raw deflate are told apart by

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * hit: a request -> one NDJSON line, and the column table.
  *
@@ -48,7 +49,7 @@ hit_column_lookup(const char *name)
 }
 
 void
-hit_new_id(char out[37])
+hit_new_id(char out[HIT_ID_LEN])
 {
 	uuid_t u;
 
@@ -129,17 +130,9 @@ hit_json_string(struct buf *b, const char *s, size_t len)
 		if (p == end)
 			break;
 		if (*p >= 0x80) {
-			n = text_utf8_seq(p, (size_t)(end - p));
-			if (n > 0) {
-				if (buf_add(b, p, (size_t)n) == -1)
-					return -1;
-				p += n;
-			} else {
-				if (buf_add(b, "\xEF\xBF\xBD", 3) == -1)
-					return -1;
-				p += -n;
-				bad++;
-			}
+			if ((n = text_utf8_put(b, &p, end)) == -1)
+				return -1;
+			bad += n;
 			continue;
 		}
 		esc[0] = '\\';

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * hit: one request -> one NDJSON line, and the column table that also gives
  * the uploader its BigQuery schema.  The line is always valid UTF-8 JSON
@@ -45,8 +46,11 @@ struct hit_header {
 	const char	*value;
 };
 
+/* A hit id: a lowercase UUID v4 as text, and its NUL. */
+#define HIT_ID_LEN	37
+
 struct hit {
-	char		 hit_id[37];	/* lowercase UUID v4 */
+	char		 hit_id[HIT_ID_LEN];
 	int64_t		 received_at;	/* ms since the epoch */
 	int		 utc_offset;	/* minutes east of UTC */
 	const char	*payload;	/* body, or query string for GET */
@@ -63,7 +67,7 @@ struct hit {
 };
 
 int	 hit_column_lookup(const char *);
-void	 hit_new_id(char [37]);
+void	 hit_new_id(char [HIT_ID_LEN]);
 int64_t	 hit_now_ms(void);
 void	 hit_date(int64_t, int, char [11]);
 int	 hit_json_string(struct buf *, const char *, size_t);

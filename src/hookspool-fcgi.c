@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * hookspool-fcgi: the FastCGI responder.  Each request is matched to a
  * stream by the last segment of its path, checked, turned into one NDJSON
@@ -61,7 +62,7 @@ struct fcgi_pending {
 	FCGX_Request		 req;
 	const struct conf_stream *st;
 	int			 head;
-	char			 hit_id[37];
+	char			 hit_id[HIT_ID_LEN];
 };
 
 struct fcgi_worker {
@@ -75,17 +76,30 @@ struct fcgi_worker {
 	size_t		 headers_cap;
 };
 
-static struct conf *fcgi_conf;
-static struct fcgi_stream *fcgi_streams;
-static size_t fcgi_nstreams;
-static int fcgi_listen = 0;
-static char *fcgi_mount;	/* base_url's path: the health URL's prefix */
-static volatile sig_atomic_t fcgi_stopping;
+/*
+ * The responder's state: set up by main() before the workers start and
+ * read-only afterwards, but for stopping (the signal handlers) and the
+ * free-space verdict (under space_lock).
+ */
+struct fcgi_state {
+	struct conf		*conf;
+	struct fcgi_stream	*streams;
+	size_t			 nstreams;
+	int			 listen;	/* the FastCGI socket */
+	/* base_url's path: the health URL's prefix */
+	char			*mount;
+	volatile sig_atomic_t	 stopping;
+	/* Free space, refreshed at most once a second by any request. */
+	pthread_mutex_t		 space_lock;
+	time_t			 space_checked;
+	int			 space_ok;
+};
 
-/* Free space, refreshed at most once a second by any request. */
-static pthread_mutex_t fcgi_space_lock = PTHREAD_MUTEX_INITIALIZER;
-static time_t fcgi_space_checked;
-static int fcgi_space_ok = 1;
+static struct fcgi_state fcgi = {
+	.listen = 0,
+	.space_lock = PTHREAD_MUTEX_INITIALIZER,
+	.space_ok = 1,
+};
 
 static const unsigned char fcgi_pixel[] = {
 	0x47, 0x49, 0x46, 0x38, 0x39, 0x61, 0x01, 0x00, 0x01, 0x00, 0x80,
@@ -108,18 +122,18 @@ fcgi_space(void)
 	time_t now = time(NULL);
 	int ok;
 
-	pthread_mutex_lock(&fcgi_space_lock);
-	if (now != fcgi_space_checked) {
-		fcgi_space_checked = now;
-		fcgi_space_ok = spool_space_ok(fcgi_conf, fcgi_conf->spool_dir,
+	pthread_mutex_lock(&fcgi.space_lock);
+	if (now != fcgi.space_checked) {
+		fcgi.space_checked = now;
+		fcgi.space_ok = spool_space_ok(fcgi.conf, fcgi.conf->spool_dir,
 		    NULL);
-		if (!fcgi_space_ok)
+		if (!fcgi.space_ok)
 			log_warnx("spool: less than min_free_space free on "
 			    "'%s' (or read-only): answering 503",
-			    fcgi_conf->spool_dir);
+			    fcgi.conf->spool_dir);
 	}
-	ok = fcgi_space_ok;
-	pthread_mutex_unlock(&fcgi_space_lock);
+	ok = fcgi.space_ok;
+	pthread_mutex_unlock(&fcgi.space_lock);
 	return ok;
 }
 
@@ -130,11 +144,11 @@ fcgi_lookup(const char *seg, size_t len)
 	struct fcgi_stream *found = NULL;
 	size_t i, idlen;
 
-	for (i = 0; i < fcgi_nstreams; i++) {
-		idlen = strlen(fcgi_streams[i].st->id);
+	for (i = 0; i < fcgi.nstreams; i++) {
+		idlen = strlen(fcgi.streams[i].st->id);
 		if (idlen == len &&
-		    CRYPTO_memcmp(fcgi_streams[i].st->id, seg, len) == 0)
-			found = &fcgi_streams[i];
+		    CRYPTO_memcmp(fcgi.streams[i].st->id, seg, len) == 0)
+			found = &fcgi.streams[i];
 	}
 	return found;
 }
@@ -322,7 +336,7 @@ fcgi_read_in(FCGX_Request *r, struct buf *out)
 	int n, c;
 
 	clock_gettime(CLOCK_MONOTONIC, &deadline);
-	deadline.tv_sec += fcgi_conf->body_timeout;
+	deadline.tv_sec += fcgi.conf->body_timeout;
 	for (;;) {
 		avail = (size_t)(r->in->stop - r->in->rdNext);
 		if (avail > 0)
@@ -450,10 +464,10 @@ fcgi_mount_of(const char *base_url)
 static int
 fcgi_is_health(const char *uri, const char *path_end)
 {
-	size_t mlen = strlen(fcgi_mount);
+	size_t mlen = strlen(fcgi.mount);
 
 	return (size_t)(path_end - uri) == mlen + 9 &&
-	    strncmp(uri, fcgi_mount, mlen) == 0 &&
+	    strncmp(uri, fcgi.mount, mlen) == 0 &&
 	    strncmp(uri + mlen, "/-/health", 9) == 0;
 }
 
@@ -510,7 +524,7 @@ fcgi_health_last(const char *line, const char **problem)
 		*problem = "last_upload_retry";
 	else if (strcmp(s, "ok") != 0)
 		*problem = "last_upload_failed";
-	if (fcgi_conf->health_details &&
+	if (fcgi.conf->health_details &&
 	    (s = json_string_value(json_object_get(in, "error"))) != NULL) {
 		/* Cut at a UTF-8 character boundary. */
 		if ((len = strlen(s)) > 1024)
@@ -543,22 +557,22 @@ fcgi_health(FCGX_Request *r, const char *query)
 
 	memset(&bl, 0, sizeof bl);
 	problems = json_array();
-	writable = access(fcgi_conf->spool_dir, W_OK) == 0;
-	space = spool_space_ok(fcgi_conf, fcgi_conf->spool_dir, &avail);
+	writable = access(fcgi.conf->spool_dir, W_OK) == 0;
+	space = spool_space_ok(fcgi.conf, fcgi.conf->spool_dir, &avail);
 	if (!writable)
 		json_array_append_new(problems,
 		    json_string("spool_not_writable"));
 	if (!space)
 		json_array_append_new(problems, json_string("low_free_space"));
-	for (i = 0, problem = NULL; i < fcgi_nstreams; i++)
-		if (spool_backlog(fcgi_streams[i].dir, &bl) == -1)
+	for (i = 0, problem = NULL; i < fcgi.nstreams; i++)
+		if (spool_backlog(fcgi.streams[i].dir, &bl) == -1)
 			problem = "backlog_unreadable";
 	if (problem != NULL)
 		json_array_append_new(problems, json_string(problem));
-	if (bl.oldest != 0 && fcgi_conf->health_max_age > 0 &&
-	    now - bl.oldest > fcgi_conf->health_max_age)
+	if (bl.oldest != 0 && fcgi.conf->health_max_age > 0 &&
+	    now - bl.oldest > fcgi.conf->health_max_age)
 		json_array_append_new(problems, json_string("backlog_too_old"));
-	line = spool_status_read(fcgi_conf->spool_dir);
+	line = spool_status_read(fcgi.conf->spool_dir);
 	last = fcgi_health_last(line, &problem);
 	free(line);
 	if (problem != NULL)
@@ -573,12 +587,12 @@ fcgi_health(FCGX_Request *r, const char *query)
 	    "problems", problems,
 	    "spool_writable", writable,
 	    "free_bytes", (json_int_t)avail,
-	    "min_free_space", (json_int_t)fcgi_conf->min_free_space,
+	    "min_free_space", (json_int_t)fcgi.conf->min_free_space,
 	    "backlog_files", (json_int_t)bl.files,
 	    "backlog_bytes", (json_int_t)bl.bytes,
 	    "backlog_oldest_age", (json_int_t)(bl.oldest != 0 ?
 	    now - bl.oldest : 0),
-	    "health_max_age", (json_int_t)fcgi_conf->health_max_age,
+	    "health_max_age", (json_int_t)fcgi.conf->health_max_age,
 	    "last_upload", last);
 	text = root != NULL ? json_dumps(root, JSON_COMPACT) : NULL;
 	json_decref(root);
@@ -646,7 +660,7 @@ fcgi_finish(FCGX_Request *r)
 	if (fd != -1)
 		fcgi_linger(fd);
 	else if (r->ipcFd != -1) {
-		tv.tv_sec = fcgi_conf->body_timeout;
+		tv.tv_sec = fcgi.conf->body_timeout;
 		(void)setsockopt(r->ipcFd, SOL_SOCKET, SO_RCVTIMEO, &tv,
 		    sizeof tv);
 	}
@@ -657,7 +671,7 @@ fcgi_pending_new(void)
 {
 	struct fcgi_pending *p = xcalloc(1, sizeof *p);
 
-	if (FCGX_InitRequest(&p->req, fcgi_listen,
+	if (FCGX_InitRequest(&p->req, fcgi.listen,
 	    FCGI_FAIL_ACCEPT_ON_INTR) != 0) {
 		free(p);
 		return NULL;
@@ -688,179 +702,238 @@ fcgi_synced(struct spool_waiter *wt, int rc)
 	fcgi_pending_free(p);
 }
 
-/* Answer the request, or hand it to the spool: then return 1. */
-static int
-fcgi_handle(struct fcgi_worker *w, struct fcgi_pending *p)
-{
-	FCGX_Request *r = &p->req;
-	const char *method = FCGX_GetParam("REQUEST_METHOD", r->envp);
-	const char *uri = FCGX_GetParam("REQUEST_URI", r->envp);
-	const char *query = FCGX_GetParam("QUERY_STRING", r->envp);
-	const char *ctype = FCGX_GetParam("CONTENT_TYPE", r->envp);
-	const char *cenc = FCGX_GetParam("HTTP_CONTENT_ENCODING", r->envp);
-	struct fcgi_stream *fs;
-	struct conf_stream *st;
-	struct hit h;
-	struct buf hnames, qstrip;
-	const char *path_end, *seg, *payload;
-	size_t plen, seglen, i;
-	char allow[64];
-	unsigned bit;
-	int head, rc, want_sig;
-	json_t *params = NULL;
+/*
+ * One request on its way through fcgi_handle.  Each step below either
+ * goes on (0) or has answered the request (-1).
+ */
+struct fcgi_call {
+	struct fcgi_worker	*w;
+	FCGX_Request		*r;
+	const char		*method;
+	const char		*query;	/* token stripped once built */
+	const char		*ctype;
+	struct fcgi_stream	*fs;
+	const struct conf_stream *st;
+	unsigned		 bit;	/* the method's CONF_M_ bit */
+	const char		*payload;
+	size_t			 plen;
+	struct buf		 qstrip;
+};
 
-	if (method == NULL)
-		method = "GET";
+/* The health URL, or the stream the last path segment names. */
+static int
+fcgi_route(struct fcgi_call *c)
+{
+	const char *uri = FCGX_GetParam("REQUEST_URI", c->r->envp);
+	const char *path_end, *seg;
+	size_t seglen = 0;
+
 	if (uri == NULL)
-		uri = FCGX_GetParam("SCRIPT_NAME", r->envp);
+		uri = FCGX_GetParam("SCRIPT_NAME", c->r->envp);
 	if (uri == NULL)
 		uri = "/";
 	path_end = strchr(uri, '?');
 	if (path_end == NULL)
 		path_end = uri + strlen(uri);
-	seglen = 0;
 	for (seg = path_end; seg > uri && seg[-1] != '/'; seg--)
 		seglen++;
 	if (fcgi_is_health(uri, path_end)) {
-		fcgi_health(r, query);
-		return 0;
+		fcgi_health(c->r, c->query);
+		return -1;
 	}
-	if ((fs = fcgi_lookup(seg, seglen)) == NULL) {
-		fcgi_error(r, NULL, 404, "Not Found", NULL);
-		return 0;
+	if ((c->fs = fcgi_lookup(seg, seglen)) == NULL) {
+		fcgi_error(c->r, NULL, 404, "Not Found", NULL);
+		return -1;
 	}
-	st = fs->st;
-	bit = fcgi_method_bit(method);
-	head = bit == CONF_M_HEAD;
-	if (bit == CONF_M_OPTIONS && st->cors_origin != NULL) {
+	c->st = c->fs->st;
+	return 0;
+}
+
+/* CORS preflight, the stream's methods and its token. */
+static int
+fcgi_admit(struct fcgi_call *c)
+{
+	const struct conf_stream *st = c->st;
+	char allow[64], hdr[96];
+
+	c->bit = fcgi_method_bit(c->method);
+	if (c->bit == CONF_M_OPTIONS && st->cors_origin != NULL) {
 		fcgi_allow(st, allow, sizeof allow);
-		fcgi_status(r, 204, "No Content");
-		FCGX_FPrintF(r->out, "Access-Control-Allow-Origin: %s\r\n"
+		fcgi_status(c->r, 204, "No Content");
+		FCGX_FPrintF(c->r->out, "Access-Control-Allow-Origin: %s\r\n"
 		    "Access-Control-Allow-Methods: %s\r\n"
 		    "Access-Control-Allow-Headers: Content-Type, "
 		    "Content-Encoding, Authorization\r\n"
 		    "Access-Control-Max-Age: 86400\r\nVary: Origin\r\n\r\n",
 		    st->cors_origin, allow);
-		return 0;
+		return -1;
 	}
-	if (bit == 0 || !(sig_methods(st) & bit)) {
-		char hdr[96];
-
+	if (c->bit == 0 || !(sig_methods(st) & c->bit)) {
 		fcgi_allow(st, allow, sizeof allow);
 		snprintf(hdr, sizeof hdr, "Allow: %s\r\n", allow);
-		fcgi_error(r, st, 405, "Method Not Allowed", hdr);
-		return 0;
+		fcgi_error(c->r, st, 405, "Method Not Allowed", hdr);
+		return -1;
 	}
 	if (st->token != NULL && !sig_token_ok(st,
-	    FCGX_GetParam("HTTP_AUTHORIZATION", r->envp), query)) {
-		fcgi_error(r, st, 401, "Unauthorized",
+	    FCGX_GetParam("HTTP_AUTHORIZATION", c->r->envp), c->query)) {
+		fcgi_error(c->r, st, 401, "Unauthorized",
 		    "WWW-Authenticate: Bearer realm=\"hookspool\"\r\n");
-		return 0;
+		return -1;
 	}
-	if ((rc = fcgi_read_body(w, r, st->max_body)) != 0) {
-		fcgi_error(r, st, rc, rc == 413 ? "Payload Too Large" :
+	return 0;
+}
+
+/* The body, inflated when it says it is compressed. */
+static int
+fcgi_body(struct fcgi_call *c)
+{
+	const char *cenc = FCGX_GetParam("HTTP_CONTENT_ENCODING", c->r->envp);
+	struct fcgi_worker *w = c->w;
+	int rc;
+
+	if ((rc = fcgi_read_body(w, c->r, c->st->max_body)) != 0) {
+		fcgi_error(c->r, c->st, rc, rc == 413 ? "Payload Too Large" :
 		    rc == 408 ? "Request Timeout" : "Bad Request", NULL);
-		return 0;
+		return -1;
 	}
-	payload = w->body.data != NULL ? w->body.data : "";
-	plen = w->body.len;
+	c->payload = w->body.data != NULL ? w->body.data : "";
+	c->plen = w->body.len;
 	if (cenc != NULL && (strcasecmp(cenc, "gzip") == 0 ||
 	    strcasecmp(cenc, "x-gzip") == 0 || strcasecmp(cenc, "deflate") == 0)
-	    && plen > 0) {
+	    && c->plen > 0) {
 		buf_reset(&w->inflated);
-		rc = gunzip_capped(payload, plen, st->max_body, &w->inflated);
+		rc = gunzip_capped(c->payload, c->plen, c->st->max_body,
+		    &w->inflated);
 		if (rc == -2) {
-			fcgi_error(r, st, 413, "Payload Too Large", NULL);
-			return 0;
+			fcgi_error(c->r, c->st, 413, "Payload Too Large", NULL);
+			return -1;
 		}
 		if (rc != 0) {
-			fcgi_error(r, st, 400, "Bad Request", NULL);
-			return 0;
+			fcgi_error(c->r, c->st, 400, "Bad Request", NULL);
+			return -1;
 		}
-		payload = w->inflated.data != NULL ? w->inflated.data : "";
-		plen = w->inflated.len;
+		c->payload = w->inflated.data != NULL ? w->inflated.data : "";
+		c->plen = w->inflated.len;
 	}
-	memset(&h, 0, sizeof h);
-	h.signature_valid = -1;
-	want_sig = st->signature != CONF_SIG_NONE;
-	if (want_sig) {
-		h.signature_valid = sig_verify_request(st, bit == CONF_M_GET ||
-		    bit == CONF_M_HEAD, payload, plen, query, fcgi_header, r,
-		    time(NULL));
-		if (!h.signature_valid &&
+	return 0;
+}
+
+/*
+ * The hit as one NDJSON line in the worker's line buffer: the signature
+ * checked, room on the disk, then the columns the stream keeps.
+ */
+static int
+fcgi_build(struct fcgi_call *c, struct hit *h)
+{
+	const struct conf_stream *st = c->st;
+	struct fcgi_worker *w = c->w;
+	int inquery = c->bit == CONF_M_GET || c->bit == CONF_M_HEAD;
+	struct buf hnames;
+	json_t *params = NULL;
+	size_t i;
+	int rc;
+
+	memset(h, 0, sizeof *h);
+	h->signature_valid = -1;
+	if (st->signature != CONF_SIG_NONE) {
+		h->signature_valid = sig_verify_request(st, inquery, c->payload,
+		    c->plen, c->query, fcgi_header, c->r, time(NULL));
+		if (!h->signature_valid &&
 		    st->signature_policy == CONF_SIGPOL_REJECT) {
-			fcgi_error(r, st, 401, "Unauthorized", NULL);
-			return 0;
+			fcgi_error(c->r, st, 401, "Unauthorized", NULL);
+			return -1;
 		}
 	}
 	if (!fcgi_space()) {
-		fcgi_error(r, st, 503, "Service Unavailable",
+		fcgi_error(c->r, st, 503, "Service Unavailable",
 		    "Retry-After: 60\r\n");
-		return 0;
+		return -1;
 	}
 	/* The token stays out of every stored copy: query, payload, params. */
-	buf_init(&qstrip, 0);
-	if (st->token != NULL && query != NULL &&
-	    sig_token_strip(query, &qstrip) == 1)
-		query = buf_str(&qstrip);
+	if (st->token != NULL && c->query != NULL &&
+	    sig_token_strip(c->query, &c->qstrip) == 1)
+		c->query = buf_str(&c->qstrip);
 	/* GET and HEAD carry their hit in the query string. */
-	if (bit == CONF_M_GET || bit == CONF_M_HEAD) {
-		payload = query != NULL ? query : "";
-		plen = strlen(payload);
+	if (inquery) {
+		c->payload = c->query != NULL ? c->query : "";
+		c->plen = strlen(c->payload);
 	}
-	hit_new_id(h.hit_id);
-	h.received_at = hit_now_ms();
-	h.utc_offset = st->utc_offset;
-	h.payload = payload;
-	h.payload_len = plen;
-	h.method = method;
-	h.content_type = ctype;
-	h.query = query;
-	h.remote_addr = FCGX_GetParam("REMOTE_ADDR", r->envp);
-	h.user_agent = FCGX_GetParam("HTTP_USER_AGENT", r->envp);
+	hit_new_id(h->hit_id);
+	h->received_at = hit_now_ms();
+	h->utc_offset = st->utc_offset;
+	h->payload = c->payload;
+	h->payload_len = c->plen;
+	h->method = c->method;
+	h->content_type = c->ctype;
+	h->query = c->query;
+	h->remote_addr = FCGX_GetParam("REMOTE_ADDR", c->r->envp);
+	h->user_agent = FCGX_GetParam("HTTP_USER_AGENT", c->r->envp);
 	buf_init(&hnames, 0);
 	for (i = 0; i < st->ncolumns; i++) {
 		if (st->columns[i] == HIT_COL_HEADERS)
-			h.nheaders = fcgi_collect_headers(w, r, &hnames);
+			h->nheaders = fcgi_collect_headers(w, c->r, &hnames);
 		else if (st->columns[i] == HIT_COL_PARAMS)
-			params = form_params(ctype, bit == CONF_M_GET ||
-			    bit == CONF_M_HEAD ? "" : payload,
-			    bit == CONF_M_GET || bit == CONF_M_HEAD ? 0 : plen,
-			    query);
+			params = form_params(c->ctype, inquery ? "" :
+			    c->payload, inquery ? 0 : c->plen, c->query);
 	}
-	h.headers = w->headers;
-	h.params = params;
+	h->headers = w->headers;
+	h->params = params;
 	buf_reset(&w->line);
-	rc = hit_encode(st, &h, &w->line);
+	rc = hit_encode(st, h, &w->line);
 	json_decref(params);
 	buf_release(&hnames);
-	buf_release(&qstrip);
 #ifdef __GLIBC__
 	/* glibc keeps what a big request's params tree freed in this
 	 * thread's arena for ever (x threads): give it back. */
-	if (plen > 256 * 1024)
+	if (c->plen > 256 * 1024)
 		(void)malloc_trim(0);
 #endif
 	if (rc == -1) {
-		fcgi_error(r, st, 413, "Payload Too Large", NULL);
-		return 0;
+		fcgi_error(c->r, st, 413, "Payload Too Large", NULL);
+		return -1;
 	}
+	return 0;
+}
+
+/* Answer the request, or hand it to the spool: then return 1. */
+static int
+fcgi_handle(struct fcgi_worker *w, struct fcgi_pending *p)
+{
+	struct fcgi_call c;
+	struct hit h;
+	int head, rc;
+
+	memset(&c, 0, sizeof c);
+	c.w = w;
+	c.r = &p->req;
+	c.method = FCGX_GetParam("REQUEST_METHOD", c.r->envp);
+	if (c.method == NULL)
+		c.method = "GET";
+	c.query = FCGX_GetParam("QUERY_STRING", c.r->envp);
+	c.ctype = FCGX_GetParam("CONTENT_TYPE", c.r->envp);
+	buf_init(&c.qstrip, 0);
+	rc = fcgi_route(&c) == -1 || fcgi_admit(&c) == -1 ||
+	    fcgi_body(&c) == -1 || fcgi_build(&c, &h) == -1;
+	buf_release(&c.qstrip);
+	if (rc)
+		return 0;
+	head = c.bit == CONF_M_HEAD;
 	p->wt.done = fcgi_synced;
-	p->st = st;
+	p->st = c.st;
 	p->head = head;
 	memcpy(p->hit_id, h.hit_id, sizeof p->hit_id);
 	/* A kept connection's next request comes to this worker: it waits
 	 * for the sync rather than hand the connection over. */
-	rc = spool_write(fs->writer, w->line.data, w->line.len,
-	    r->keepConnection ? NULL : &p->wt);
+	rc = spool_write(c.fs->writer, w->line.data, w->line.len,
+	    c.r->keepConnection ? NULL : &p->wt);
 	if (rc == SPOOL_PENDING)
 		return 1;	/* p is the spool's now */
 	if (rc == -1) {
-		fcgi_error(r, st, 503, "Service Unavailable",
+		fcgi_error(c.r, c.st, 503, "Service Unavailable",
 		    "Retry-After: 30\r\n");
 		return 0;
 	}
-	fcgi_respond(r, st, h.hit_id, head);
+	fcgi_respond(c.r, c.st, h.hit_id, head);
 	return 0;
 }
 
@@ -885,7 +958,7 @@ fcgi_worker_main(void *arg)
 	 */
 	sigemptyset(&wake);
 	sigaddset(&wake, SIGUSR2);
-	while (!fcgi_stopping) {
+	while (!fcgi.stopping) {
 		if (p == NULL && (p = fcgi_pending_new()) == NULL) {
 			log_warnx("fcgi: worker %d: cannot init request",
 			    w->id);
@@ -895,7 +968,7 @@ fcgi_worker_main(void *arg)
 		rc = FCGX_Accept_r(&p->req);
 		pthread_sigmask(SIG_BLOCK, &wake, NULL);
 		if (rc < 0) {
-			if (fcgi_stopping)
+			if (fcgi.stopping)
 				break;
 			if (errno == EINTR || errno == 0)
 				continue;
@@ -903,7 +976,7 @@ fcgi_worker_main(void *arg)
 			/* The listening socket is gone: nothing to serve. */
 			if (errno == EBADF || errno == ENOTSOCK ||
 			    errno == EINVAL) {
-				fcgi_stopping = 1;
+				fcgi.stopping = 1;
 				break;
 			}
 			sleep(1);
@@ -1011,26 +1084,26 @@ main(int argc, char **argv)
 	log_init("hookspool-fcgi", foreground ? 1 : 2);
 	log_set_verbose(verbose);
 	log_keep(1);
-	if ((fcgi_conf = conf_load(conf_path, 1)) == NULL) {
+	if ((fcgi.conf = conf_load(conf_path, 1)) == NULL) {
 		log_warnx("%s: configuration error", conf_path);
 		fcgi_startup_failed(EX_CONFIG, foreground, sock);
 	}
-	if (fcgi_conf->nstreams == 0) {
+	if (fcgi.conf->nstreams == 0) {
 		log_warnx("%s: no [stream NAME] section", conf_path);
 		fcgi_startup_failed(EX_CONFIG, foreground, sock);
 	}
-	fcgi_nstreams = fcgi_conf->nstreams;
-	fcgi_mount = fcgi_mount_of(fcgi_conf->base_url);
-	fcgi_streams = xcalloc(fcgi_nstreams, sizeof *fcgi_streams);
-	for (i = 0; i < fcgi_nstreams; i++) {
-		fcgi_streams[i].st = &fcgi_conf->streams[i];
-		fcgi_streams[i].dir = spool_stream_dir(fcgi_conf,
-		    fcgi_streams[i].st);
-		fcgi_streams[i].writer = spool_writer_new(fcgi_conf,
-		    fcgi_streams[i].dir);
-		if (fcgi_streams[i].writer == NULL) {
+	fcgi.nstreams = fcgi.conf->nstreams;
+	fcgi.mount = fcgi_mount_of(fcgi.conf->base_url);
+	fcgi.streams = xcalloc(fcgi.nstreams, sizeof *fcgi.streams);
+	for (i = 0; i < fcgi.nstreams; i++) {
+		fcgi.streams[i].st = &fcgi.conf->streams[i];
+		fcgi.streams[i].dir = spool_stream_dir(fcgi.conf,
+		    fcgi.streams[i].st);
+		fcgi.streams[i].writer = spool_writer_new(fcgi.conf,
+		    fcgi.streams[i].dir);
+		if (fcgi.streams[i].writer == NULL) {
 			log_warnx("cannot use spool '%s'",
-			    fcgi_streams[i].dir);
+			    fcgi.streams[i].dir);
 			fcgi_startup_failed(EX_CANTCREAT, foreground, sock);
 		}
 	}
@@ -1038,7 +1111,7 @@ main(int argc, char **argv)
 	if (FCGX_Init() != 0)
 		fatalx(EX_SOFTWARE, "FCGX_Init failed");
 	if (sock != NULL) {
-		if ((fcgi_listen = fcgi_open_socket(sock)) < 0)
+		if ((fcgi.listen = fcgi_open_socket(sock)) < 0)
 			fatalx(EX_UNAVAILABLE, "cannot listen on '%s'", sock);
 	} else if (fstat(0, &sb) == -1 || !S_ISSOCK(sb.st_mode))
 		fatalx(EX_USAGE, "standard input is not a FastCGI socket: "
@@ -1058,7 +1131,7 @@ main(int argc, char **argv)
 	sigaddset(&set, SIGUSR2);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 
-	n = fcgi_conf->threads;
+	n = fcgi.conf->threads;
 	workers = xcalloc(n, sizeof *workers);
 	for (i = 0; i < n; i++) {
 		workers[i].id = (int)i;
@@ -1069,21 +1142,21 @@ main(int argc, char **argv)
 		    &workers[i]) != 0)
 			fatalx(EX_OSERR, "cannot start worker threads");
 	}
-	log_info("fcgi: %lu workers, %zu streams, sync=%s", n, fcgi_nstreams,
-	    fcgi_conf->sync == CONF_SYNC_ALWAYS ? "always" :
-	    fcgi_conf->sync == CONF_SYNC_BATCH ? "batch" : "none");
+	log_info("fcgi: %lu workers, %zu streams, sync=%s", n, fcgi.nstreams,
+	    fcgi.conf->sync == CONF_SYNC_ALWAYS ? "always" :
+	    fcgi.conf->sync == CONF_SYNC_BATCH ? "batch" : "none");
 
 	sigdelset(&set, SIGUSR2);
-	while (!fcgi_stopping) {
+	while (!fcgi.stopping) {
 		sig = sigtimedwait(&set, NULL, &tick);
 		now = time(NULL);
 		if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP)
-			fcgi_stopping = 1;
-		for (i = 0; i < fcgi_nstreams; i++) {
+			fcgi.stopping = 1;
+		for (i = 0; i < fcgi.nstreams; i++) {
 			if (sig == SIGUSR1)
-				(void)spool_writer_seal(fcgi_streams[i].writer);
+				(void)spool_writer_seal(fcgi.streams[i].writer);
 			else
-				(void)spool_writer_tick(fcgi_streams[i].writer,
+				(void)spool_writer_tick(fcgi.streams[i].writer,
 				    now);
 		}
 	}
@@ -1106,9 +1179,9 @@ main(int argc, char **argv)
 			nanosleep(&(struct timespec){ 0, 50 * 1000 * 1000 },
 			    NULL);
 	} while (running);
-	for (i = 0; i < fcgi_nstreams; i++) {
-		spool_writer_free(fcgi_streams[i].writer);
-		free(fcgi_streams[i].dir);
+	for (i = 0; i < fcgi.nstreams; i++) {
+		spool_writer_free(fcgi.streams[i].writer);
+		free(fcgi.streams[i].dir);
 	}
 	for (i = 0; i < n; i++) {
 		buf_release(&workers[i].body);
@@ -1117,8 +1190,8 @@ main(int argc, char **argv)
 		free(workers[i].headers);
 	}
 	free(workers);
-	free(fcgi_streams);
-	free(fcgi_mount);
-	conf_free(fcgi_conf);
+	free(fcgi.streams);
+	free(fcgi.mount);
+	conf_free(fcgi.conf);
 	return EX_OK;
 }

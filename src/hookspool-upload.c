@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * hookspool-upload: one run loads the sealed batches into BigQuery.
  *
@@ -155,6 +156,23 @@ up_job_intact(const struct spool_job *j, struct http_src *src)
 	return 1;
 }
 
+/* A job loaded: its batches go to done/, and the run counts them. */
+static void
+up_job_loaded(struct up_run *run, const struct conf_stream *st,
+    const char *dir, struct spool_job *j, const char *id,
+    const struct bq_job *bj)
+{
+	if (spool_job_done(dir, j) == -1) {
+		up_note(run, UP_RETRY, "cannot move batches to done/");
+		return;
+	}
+	run->rows += bj->output_rows > 0 ? (unsigned long)bj->output_rows : 0;
+	run->loaded_batches += j->n;
+	log_notice("upload: %s: job %s loaded %lld rows from %zu batches "
+	    "(%" PRIu64 " bytes) into %s", st->name, id, bj->output_rows,
+	    j->n, j->total, st->table);
+}
+
 /*
  * Drive one claimed job to an end: look it up when recovered, insert it
  * if BigQuery does not have it, wait for DONE and settle it.
@@ -165,7 +183,7 @@ up_job(struct up_run *run, const struct conf_stream *st, const char *dir,
 {
 	struct bq_job bj;
 	struct http_src src;
-	char id[1100], why[2048];
+	char id[SPOOL_JOB_ID_MAX], why[2048];
 	enum bq_result r;
 	time_t now = time(NULL);
 
@@ -233,16 +251,7 @@ up_job(struct up_run *run, const struct conf_stream *st, const char *dir,
 	}
 	switch (bj.result) {
 	case BQ_OK:
-		if (spool_job_done(dir, j) == -1) {
-			up_note(run, UP_RETRY, "cannot move batches to done/");
-			goto out;
-		}
-		run->rows += bj.output_rows > 0 ? (unsigned long)bj.output_rows :
-		    0;
-		run->loaded_batches += j->n;
-		log_notice("upload: %s: job %s loaded %lld rows from %zu "
-		    "batches (%" PRIu64 " bytes) into %s", st->name, id,
-		    bj.output_rows, j->n, j->total, st->table);
+		up_job_loaded(run, st, dir, j, id, &bj);
 		goto out;
 	case BQ_FAILED:
 		snprintf(why, sizeof why, "BigQuery job %s failed: %s: %s", id,
@@ -331,14 +340,12 @@ static void
 up_claim(struct up_run *run, const struct conf_stream *st, const char *dir)
 {
 	const struct conf *c = run->conf;
-	struct spool_entry *v, *job;
+	struct spool_entry *v, *pick;
 	struct spool_job j;
 	size_t n, i = 0, k;
 	unsigned long used;
 	uint64_t bytes;
-	char id[256];
-	const char **names;
-	uint64_t *sizes;
+	char id[SPOOL_JOB_ID_MAX];
 	size_t young;
 	int rc;
 
@@ -350,9 +357,7 @@ up_claim(struct up_run *run, const struct conf_stream *st, const char *dir)
 	if (young > 0)
 		log_info("upload: %s: %zu files of new/ are still being "
 		    "written: left for a later run", st->name, young);
-	job = xcalloc(n + 1, sizeof *job);
-	names = xcalloc(n + 1, sizeof *names);
-	sizes = xcalloc(n + 1, sizeof *sizes);
+	pick = xcalloc(n + 1, sizeof *pick);	/* the next job's batches */
 	while (i < n && run->outcome < UP_CONFIG) {
 		if (spool_quota_count(c->spool_dir, st->table, time(NULL),
 		    &used) == -1) {
@@ -372,16 +377,14 @@ up_claim(struct up_run *run, const struct conf_stream *st, const char *dir)
 				break;
 			if (!up_usable(run, dir, &v[i]))
 				continue;
-			job[k] = v[i];
-			names[k] = v[i].name;
-			sizes[k] = v[i].size;
+			pick[k] = v[i];
 			bytes += v[i].size;
 			k++;
 		}
 		if (k == 0)
 			break;
-		spool_job_id(NULL, st->name, names, sizes, k, id, sizeof id);
-		rc = spool_claim(dir, id, job, k, &j);
+		spool_job_id(NULL, st->name, pick, k, id, sizeof id);
+		rc = spool_claim(dir, id, pick, k, &j);
 		if (rc == -1) {
 			up_note(run, UP_RETRY, "cannot claim batches");
 			break;
@@ -391,9 +394,7 @@ up_claim(struct up_run *run, const struct conf_stream *st, const char *dir)
 		up_job(run, st, dir, &j, 0);
 		spool_job_free(&j);
 	}
-	free(job);
-	free(names);
-	free(sizes);
+	free(pick);
 	spool_entries_free(v, n);
 }
 

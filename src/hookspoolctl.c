@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * hookspoolctl: the admin command, a table of verbs that work straight on
  * the spool with no daemon (status, list, show, hold, release, requeue,
@@ -1461,16 +1462,6 @@ ctl_config(struct ctl *ctl, int argc, char **argv)
 	return EX_OK;
 }
 
-/* The characters hookspool.conf(5) allows in a stream name. */
-static int
-ctl_valid_stream_name(const char *s)
-{
-	if (*s == '\0' || *s == '.' || strlen(s) > 64)
-		return 0;
-	return strspn(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-	    "0123456789-_.") == strlen(s);
-}
-
 /* project.dataset.table, nothing that could break the INI line. */
 static int
 ctl_valid_table(const char *s)
@@ -1513,7 +1504,7 @@ ctl_stream(struct ctl *ctl, int argc, char **argv)
 	struct conf *check = NULL;
 	struct stat sb;
 	uuid_t u;
-	char id[37], last = '\n';
+	char id[sizeof "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx"], last = '\n';
 	char *text = NULL;
 	size_t blen;
 	int fd = -1, rc = EX_IOERR;
@@ -1522,7 +1513,7 @@ ctl_stream(struct ctl *ctl, int argc, char **argv)
 		usage();
 	name = argv[2];
 	table = argv[3];
-	if (!ctl_valid_stream_name(name)) {
+	if (!conf_valid_name(name)) {
 		log_warnx("invalid stream name '%s' (letters, digits, '-', "
 		    "'_' and '.', at most 64)", name);
 		return EX_USAGE;

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * http: the one libcurl wrapper (see http.h for the contract).
  *
@@ -29,7 +30,6 @@
 #include "log.h"
 #include "xmalloc.h"
 
-#define HTTP_DEFAULT_TIMEOUT	60L
 /*
  * A request may take http_timeout plus its body at this rate, no longer:
  * libcurl's low-speed check alone lets a server that trickles a byte now
@@ -76,11 +76,9 @@ http_new(const struct conf *conf)
 		free(h);
 		return NULL;
 	}
-	h->timeout = HTTP_DEFAULT_TIMEOUT;
-	if (conf != NULL && conf->http_timeout > 0)
-		h->timeout = conf->http_timeout;
+	h->timeout = conf->http_timeout;	/* conf.c: 1s or more */
 	/* libcurl itself does not read CURL_CA_BUNDLE; the curl tool does. */
-	ca = conf != NULL && conf->ca_file != NULL && *conf->ca_file != '\0' ?
+	ca = conf->ca_file != NULL && *conf->ca_file != '\0' ?
 	    conf->ca_file : getenv("CURL_CA_BUNDLE");
 	if (ca != NULL && *ca != '\0')
 		h->ca_file = xstrdup(ca);
@@ -639,20 +637,4 @@ fail:
 	curl_easy_reset(h->curl);
 	free(safe);
 	return rc;
-}
-
-int
-http_request(struct http *h, const char *method, const char *url,
-    const char *const *headers, const void *body, size_t len,
-    struct http_resp *r)
-{
-	struct http_req req;
-
-	memset(&req, 0, sizeof req);
-	req.method = method;
-	req.url = url;
-	req.headers = headers;
-	req.prefix = body;
-	req.prefix_len = body != NULL ? len : 0;
-	return http_do(h, &req, r);
 }

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * http: the only libcurl user.  One easy handle per struct http, reused
  * from request to request so connections stay alive.  A request body is
@@ -78,9 +79,6 @@ void		 http_resp_reset(struct http_resp *);
 void		 http_resp_release(struct http_resp *);
 
 int		 http_do(struct http *, const struct http_req *,
-		    struct http_resp *);
-int		 http_request(struct http *, const char *, const char *,
-		    const char *const *, const void *, size_t,
 		    struct http_resp *);
 
 int		 http_src_init(struct http_src *, char *const *, size_t);

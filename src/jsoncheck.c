@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * jsoncheck: is a line a hit record?  The uploader validates every line of
  * every batch before a load job carries it; building a jansson tree per

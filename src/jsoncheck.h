@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * jsoncheck: a validator of hit lines that builds nothing (see jsoncheck.c).
  */

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * log: stderr in the foreground, syslog otherwise, or both (log_init).
  * Thread-safe: each line is formatted into a local buffer and written with
@@ -43,12 +44,6 @@ void
 log_set_verbose(int v)
 {
 	log_verbose = v;
-}
-
-int
-log_get_verbose(void)
-{
-	return log_verbose;
 }
 
 static void __attribute__((format(printf, 4, 0)))

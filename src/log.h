@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * log: one place for diagnostics.  Lines go to stderr as "prog: message",
  * to syslog, or to both, as log_init() is told (see log.c).
@@ -15,7 +16,6 @@
 
 void	log_init(const char *, int);
 void	log_set_verbose(int);
-int	log_get_verbose(void);
 void	log_keep(int);
 const char *log_kept(void);
 void	log_warn(const char *, ...) HS_PRINTF(1, 2);

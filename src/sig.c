@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * sig: sender signatures and stream tokens (see sig.h for the contract).
  *
@@ -476,30 +477,6 @@ sig_token_eq(const void *got, size_t glen, const char *token)
 	return CRYPTO_memcmp(a, b, alen) == 0;
 }
 
-/* Percent-decode s; plus says whether '+' means a space. */
-static int
-sig_pct_decode(const char *s, size_t len, int plus, struct buf *out)
-{
-	size_t i;
-	int h, l;
-
-	buf_reset(out);
-	for (i = 0; i < len; i++) {
-		if (s[i] == '+' && plus) {
-			if (buf_addc(out, ' ') == -1)
-				return -1;
-		} else if (s[i] == '%' && i + 2 < len &&
-		    (h = text_hexval((unsigned char)s[i + 1])) != -1 &&
-		    (l = text_hexval((unsigned char)s[i + 2])) != -1) {
-			if (buf_addc(out, (char)(h << 4 | l)) == -1)
-				return -1;
-			i += 2;
-		} else if (buf_addc(out, s[i]) == -1)
-			return -1;
-	}
-	return 0;
-}
-
 static int
 sig_token_auth(const char *auth, const char *token)
 {
@@ -544,7 +521,8 @@ sig_token_pair(const char *p, const char *amp, struct buf *b)
 
 	if ((eq = memchr(p, '=', (size_t)(amp - p))) == NULL)
 		eq = amp;
-	return sig_pct_decode(p, (size_t)(eq - p), 1, b) == 0 &&
+	buf_reset(b);
+	return text_pct_decode(b, p, (size_t)(eq - p), 1) == 0 &&
 	    b->len == 5 && memcmp(b->data, "token", 5) == 0;
 }
 
@@ -562,9 +540,11 @@ sig_token_query(const char *q, const char *token)
 		    !sig_token_pair(p, amp, &b))
 			continue;
 		/* A '+' pasted unencoded in a URL may be meant literally. */
-		if (sig_pct_decode(eq + 1, (size_t)(amp - eq - 1), 1, &b) == 0)
+		buf_reset(&b);
+		if (text_pct_decode(&b, eq + 1, (size_t)(amp - eq - 1), 1) == 0)
 			ok |= sig_token_eq(buf_str(&b), b.len, token);
-		if (sig_pct_decode(eq + 1, (size_t)(amp - eq - 1), 0, &b) == 0)
+		buf_reset(&b);
+		if (text_pct_decode(&b, eq + 1, (size_t)(amp - eq - 1), 0) == 0)
 			ok |= sig_token_eq(buf_str(&b), b.len, token);
 	}
 	if (b.data != NULL)

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * sig: who may post to a stream.  Sender signatures over the raw body
  * bytes (HMAC-SHA256 with libcrypto, compared in constant time with

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * spool: THE on-disk protocol.  Nothing else in hookspool creates, renames
  * or removes spool files.
@@ -18,10 +19,13 @@
  *
  * Functions return 0 on success and -1 after logging, unless they say
  * otherwise.  Files that vanish under a listing are skipped, not errors.
+ * The code is in spool.c, spool_writer.c, spool_job.c and spool_check.c,
+ * each named below; spool_impl.h holds what they share.
  */
 #ifndef HS_SPOOL_H
 #define HS_SPOOL_H
 
+#include <limits.h>
 #include <stdint.h>
 #include <sys/types.h>
 #include <time.h>
@@ -41,13 +45,20 @@ enum spool_state {
 extern const char *const spool_state_names[SPOOL_NSTATES];
 int	 spool_state_lookup(const char *);
 
+/* Layout and names (spool.c). */
 char	*spool_stream_dir(const struct conf *, const struct conf_stream *);
+char	*spool_path(const char *, enum spool_state, const char *);
 int	 spool_become_owner(const char *);
 int	 spool_prepare(const char *);
 void	 spool_new_name(char *, size_t);
 int	 spool_valid_name(const char *);
+char	*spool_batch_path(const char *, enum spool_state, const char *,
+	    const char *);
 
-/* The responder's side: one writer per stream per process, thread-safe. */
+/*
+ * The writer (spool_writer.c): the responder's side, one writer per stream
+ * per process, thread-safe.
+ */
 struct spool_writer;
 struct spool_writer *spool_writer_new(const struct conf *, const char *);
 /*
@@ -67,7 +78,7 @@ int	 spool_writer_seal(struct spool_writer *);
 void	 spool_writer_free(struct spool_writer *);
 int	 spool_space_ok(const struct conf *, const char *, uint64_t *);
 
-/* Listing. */
+/* Listing and moves (spool.c). */
 struct spool_entry {
 	char		*name;
 	uint64_t	 size;
@@ -77,27 +88,27 @@ int	 spool_list(const char *, enum spool_state, struct spool_entry **,
 	    size_t *);
 int	 spool_list_ready(const char *, struct spool_entry **, size_t *,
 	    size_t *);
-unsigned spool_clean_valid(const char *, enum spool_state);
+int	 spool_list_batches(const char *, enum spool_state, const char *,
+	    struct spool_entry **, size_t *);
 void	 spool_entries_free(struct spool_entry *, size_t);
-char	*spool_path(const char *, enum spool_state, const char *);
+int	 spool_find(const char *, const char *, enum spool_state *, char **);
+char	*spool_err_read(const char *, enum spool_state, const char *);
 struct spool_backlog {
 	unsigned long	 files;
 	uint64_t	 bytes;
 	time_t		 oldest;	/* earliest mtime; 0: no file */
 };
 int	 spool_backlog(const char *, struct spool_backlog *);
-
-/* Admin and repair. */
 int	 spool_move(const char *, const char *, enum spool_state,
 	    enum spool_state);
 int	 spool_remove(const char *, enum spool_state, const char *);
-int	 spool_seal_orphans(const char *, time_t, unsigned *);
-int	 spool_validate(const char *, enum spool_state, const char *,
-	    unsigned long *, unsigned long *);
-int	 spool_count_lines(const char *, unsigned long *);
 int	 spool_expire_done(const char *, long, unsigned *);
 
-/* The uploader's side: load jobs. */
+/*
+ * Load jobs (spool_job.c): the uploader's side, under its lock; the
+ * per-table job ledger; the uploader's last result, for the health URL
+ * and status.
+ */
 struct spool_job {
 	char		*dir;		/* active/<id> */
 	char		*id;		/* base job id, also the folder name */
@@ -112,8 +123,13 @@ struct spool_job {
 int	 spool_lock(const char *, int *);
 int	 spool_reserve(const char *, uint64_t);
 void	 spool_unlock(int);
-void	 spool_job_id(const char *, const char *, const char *const *,
-	    const uint64_t *, size_t, char *, size_t);
+/*
+ * Room for a job id (124 characters as spool_job_id makes them, at most a
+ * folder name as read back) with its attempt suffix and the NUL.
+ */
+#define SPOOL_JOB_ID_MAX	(NAME_MAX + 16)
+void	 spool_job_id(const char *, const char *,
+	    const struct spool_entry *, size_t, char *, size_t);
 void	 spool_job_attempt_id(const struct spool_job *, char *, size_t);
 int	 spool_claim(const char *, const char *, struct spool_entry *, size_t,
 	    struct spool_job *);
@@ -126,22 +142,18 @@ int	 spool_job_failed(const char *, struct spool_job *, const char *);
 void	 spool_job_free(struct spool_job *);
 int	 spool_quota_count(const char *, const char *, time_t, unsigned long *);
 int	 spool_quota_note(const char *, const char *, time_t);
-
-/* The uploader's last result, for the health URL and status. */
 int	 spool_status_write(const char *, const char *);
 char	*spool_status_read(const char *);
 
-/* ---- for hookspoolctl ---- */
-int	 spool_is_batch(enum spool_state, const char *);
-char	*spool_batch_path(const char *, enum spool_state, const char *,
-	    const char *);
-int	 spool_list_batches(const char *, enum spool_state, const char *,
-	    struct spool_entry **, size_t *);
-int	 spool_find(const char *, const char *, enum spool_state *, char **);
-char	*spool_err_read(const char *, enum spool_state, const char *);
-int	 spool_tmp_orphan(const char *, const char *, time_t);
+/* Checks and repair (spool_check.c). */
 int	 spool_scan(const char *, int, void (*)(void *, unsigned long,
 	    const char *, size_t, const char *), void *, unsigned long *,
 	    unsigned long *);
+int	 spool_validate(const char *, enum spool_state, const char *,
+	    unsigned long *, unsigned long *);
+int	 spool_count_lines(const char *, unsigned long *);
+int	 spool_seal_orphans(const char *, time_t, unsigned *);
+int	 spool_tmp_orphan(const char *, const char *, time_t);
+unsigned spool_clean_valid(const char *, enum spool_state);
 
 #endif

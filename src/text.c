@@ -1,5 +1,6 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
- * text: UTF-8 sequences and hex digits (see text.h).
+ * text: UTF-8 sequences, percent-decoding and hex digits (see text.h).
  */
 #include "config.h"
 
@@ -47,6 +48,31 @@ text_utf8_seq(const unsigned char *p, size_t avail)
 }
 
 /*
+ * Append the sequence at *pp (p < end, a byte >= 0x80) to b, or U+FFFD for
+ * its invalid subpart, and step *pp past it.  Returns 0, 1 when replaced,
+ * or -1 at b's cap.
+ */
+int
+text_utf8_put(struct buf *b, const unsigned char **pp,
+    const unsigned char *end)
+{
+	const unsigned char *p = *pp;
+	int n;
+
+	n = text_utf8_seq(p, (size_t)(end - p));
+	if (n > 0) {
+		if (buf_add(b, p, (size_t)n) == -1)
+			return -1;
+		*pp = p + n;
+		return 0;
+	}
+	if (buf_add(b, "\xEF\xBF\xBD", 3) == -1)
+		return -1;
+	*pp = p - n;
+	return 1;
+}
+
+/*
  * Append s[0..len) to b as valid UTF-8, each invalid subpart replaced by
  * U+FFFD.  Returns the number of replacements, or -1 at b's cap.
  */
@@ -64,19 +90,37 @@ text_utf8_repair(struct buf *b, const char *s, size_t len)
 			return -1;
 		if (p == end)
 			break;
-		n = text_utf8_seq(p, (size_t)(end - p));
-		if (n > 0) {
-			if (buf_add(b, p, (size_t)n) == -1)
-				return -1;
-			p += n;
-		} else {
-			if (buf_add(b, "\xEF\xBF\xBD", 3) == -1)
-				return -1;
-			p += -n;
-			bad++;
-		}
+		if ((n = text_utf8_put(b, &p, end)) == -1)
+			return -1;
+		bad += n;
 	}
 	return bad;
+}
+
+/*
+ * Append s[0..len) to b percent-decoded; with plus, '+' is a space.  A '%'
+ * not followed by two hex digits stays as it is.  0, or -1 at b's cap.
+ */
+int
+text_pct_decode(struct buf *b, const char *s, size_t len, int plus)
+{
+	size_t i;
+	int h, l;
+
+	for (i = 0; i < len; i++) {
+		if (s[i] == '+' && plus) {
+			if (buf_addc(b, ' ') == -1)
+				return -1;
+		} else if (s[i] == '%' && i + 2 < len &&
+		    (h = text_hexval((unsigned char)s[i + 1])) != -1 &&
+		    (l = text_hexval((unsigned char)s[i + 2])) != -1) {
+			if (buf_addc(b, (char)(h << 4 | l)) == -1)
+				return -1;
+			i += 2;
+		} else if (buf_addc(b, s[i]) == -1)
+			return -1;
+	}
+	return 0;
 }
 
 int

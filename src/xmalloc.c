@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * xmalloc: die on OOM (abort, so a core shows where), never return NULL.
  */

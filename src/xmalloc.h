@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * xmalloc: allocators that never return NULL.  Out of memory is not a
  * condition a collector can answer sensibly, so they log and abort.

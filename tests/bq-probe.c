@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * bq-probe: drive http.c, auth.c and bq.c by hand or from a test script,
  * against the fake BigQuery or the real one.  Not installed.
@@ -76,6 +77,14 @@ columns(struct conf_stream *st, char *list)
 	}
 }
 
+/* A string setting of the conf, which owns its strings. */
+static void
+setstr(char **field, const char *value)
+{
+	free(*field);
+	*field = value != NULL ? xstrdup(value) : NULL;
+}
+
 static int
 report(enum bq_result res, const struct bq_job *job)
 {
@@ -93,7 +102,7 @@ report(enum bq_result res, const struct bq_job *job)
 int
 main(int argc, char **argv)
 {
-	struct conf conf;
+	struct conf *conf;
 	struct conf_stream st;
 	struct http_src src;
 	struct bq_job job;
@@ -105,53 +114,54 @@ main(int argc, char **argv)
 	long pace = 0;
 	int ch, tries = 0, rc, verbose = 0;
 
-	memset(&conf, 0, sizeof conf);
+	/* hookspool.conf's defaults, but shorter waits and a project. */
+	conf = conf_new();
 	memset(&st, 0, sizeof st);
-	conf.credentials = "auto";
-	conf.project = "test-project";
-	conf.location = "US";
-	conf.multipart_max = 5 * 1024 * 1024;
-	conf.chunk_size = 8 * 1024 * 1024;
-	conf.http_timeout = 30;
-	conf.job_timeout = 60;
+	setstr(&conf->project, "test-project");
+	conf->http_timeout = 30;
+	conf->job_timeout = 60;
 	st.name = "probe";
 	while ((ch = getopt(argc, argv, "a:C:c:H:k:L:m:n:P:p:T:t:v")) != -1) {
 		switch (ch) {
 		case 'a':
-			conf.api_base = optarg;
+			setstr(&conf->api_base, optarg);
 			break;
 		case 'C':
-			conf.chunk_size = (size_t)num(optarg, 1, 1LL << 32);
+			conf->chunk_size = (size_t)num(optarg, 256 * 1024,
+			    1LL << 32);
+			if (conf->chunk_size % (256 * 1024) != 0)
+				usage();
 			break;
 		case 'c':
 			columns(&st, optarg);
 			break;
 		case 'H':
-			conf.http_timeout = (long)num(optarg, 1, 86400);
+			conf->http_timeout = (long)num(optarg, 1, 86400);
 			break;
 		case 'k':
-			conf.credentials = optarg;
+			setstr(&conf->credentials, optarg);
 			break;
 		case 'L':
-			conf.location = strcmp(optarg, "-") == 0 ? NULL : optarg;
+			setstr(&conf->location, strcmp(optarg, "-") == 0 ? NULL :
+			    optarg);
 			break;
 		case 'm':
-			conf.multipart_max = (size_t)num(optarg, 0, 1LL << 40);
+			conf->multipart_max = (size_t)num(optarg, 0, 1LL << 40);
 			break;
 		case 'n':
 			tries = (int)num(optarg, 1, 100);
 			break;
 		case 'P':
-			conf.project = optarg;
+			setstr(&conf->project, optarg);
 			break;
 		case 'p':
 			pace = (long)num(optarg, 1, 60000);
 			break;
 		case 'T':
-			conf.job_timeout = (long)num(optarg, 1, 86400);
+			conf->job_timeout = (long)num(optarg, 1, 86400);
 			break;
 		case 't':
-			conf.token_uri = optarg;
+			setstr(&conf->token_uri, optarg);
 			break;
 		case 'v':
 			verbose++;
@@ -168,11 +178,14 @@ main(int argc, char **argv)
 	log_init("bq-probe", 1);
 	log_set_verbose(verbose);
 
-	if ((http = http_new(&conf)) == NULL)
+	if ((http = http_new(conf)) == NULL) {
+		conf_free(conf);
 		return EX_SOFTWARE;
-	if ((auth = auth_new(&conf, http)) == NULL) {
+	}
+	if ((auth = auth_new(conf, http)) == NULL) {
 		printf("result=config\n");
 		http_free(http);
+		conf_free(conf);
 		return 5;
 	}
 	bq_job_init(&job);
@@ -186,7 +199,7 @@ main(int argc, char **argv)
 		rc = rc == 0 ? 0 : rc == -1 ? 1 : 5;
 		goto out;
 	}
-	if ((bq = bq_new(&conf, http, auth)) == NULL) {
+	if ((bq = bq_new(conf, http, auth)) == NULL) {
 		printf("result=config\n");
 		rc = 5;
 		goto out;
@@ -204,8 +217,9 @@ main(int argc, char **argv)
 		}
 		if (strcmp(cmd, "insert") == 0)
 			res = bq_job_insert(bq, &st, argv[2], &src, &job);
-		else
-			res = bq_load(bq, &st, argv[2], &src, &job);
+		else if ((res = bq_job_insert(bq, &st, argv[2], &src,
+		    &job)) == BQ_OK)
+			res = bq_job_wait(bq, &job);
 		rc = report(res, &job);
 		http_src_release(&src);
 	} else
@@ -215,5 +229,6 @@ out:
 	bq_free(bq);
 	auth_free(auth);
 	http_free(http);
+	conf_free(conf);
 	return rc;
 }

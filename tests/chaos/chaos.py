@@ -78,7 +78,7 @@ import urllib.request
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 LOAD_PY = os.path.join(HERE, "..", "tools", "load.py")
-ORPHAN_GRACE = 10       # src/spool.c SPOOL_ORPHAN_GRACE
+ORPHAN_GRACE = 10       # src/spool_check.c SPOOL_ORPHAN_GRACE
 
 # Transient faults only: the uploader must retry them all and lose
 # nothing.  Permanent ones (invalid, notFound, accessDenied) would move

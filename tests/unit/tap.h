@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * tap.h: a minimal TAP producer for the unit tests.  A test program calls
  * ok()/is_str()/is_int() and ends with "return tap_done();", which exits

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * Unit tests of auth.c without a network: base64url, the JWT's header,
  * claims and RS256 signature (checked with the public key), the token

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * Unit tests of bq.c (and http.c's pure helpers) without a network: the
  * classification of Google error bodies (shapes from the BigQuery docs

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /* Unit tests of buf.c: growth, the cap, detach. */
 #include "config.h"
 

@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /* Unit tests of conf.c: values, defaults, errors with file:line. */
 #include "config.h"
 
@@ -154,6 +155,7 @@ int
 main(void)
 {
 	struct conf *c;
+	char name[66];
 	uint64_t u;
 	long d;
 	int off, fd;
@@ -177,6 +179,26 @@ main(void)
 	ok(conf_parse_offset("-05:30", &off) == 0 && off == -330, "-05:30");
 	ok(conf_parse_offset("+3", &off) == -1, "short offset refused");
 	ok(conf_parse_offset("+15:00", &off) == -1, "offset out of range");
+	ok(conf_valid_name("crm-2_b.x"), "stream name: letters, digits, -_.");
+	ok(!conf_valid_name(""), "stream name: empty refused");
+	ok(!conf_valid_name(".x"), "stream name: leading dot refused");
+	ok(!conf_valid_name("a/b"), "stream name: slash refused");
+	ok(!conf_valid_name("a b"), "stream name: space refused");
+	ok(!conf_valid_name("caf\xc3\xa9"), "stream name: non-ASCII refused");
+	c = conf_new();
+	is_str(c->api_base, "https://bigquery.googleapis.com",
+	    "conf_new: api_base default");
+	is_int(c->chunk_size, 8 * 1024 * 1024, "conf_new: chunk_size default");
+	is_int(c->job_timeout, 300, "conf_new: job_timeout default");
+	is_int(c->http_timeout, 60, "conf_new: http_timeout default");
+	is_int(c->nstreams, 0, "conf_new: no stream");
+	conf_free(c);
+	memset(name, 'a', 64);
+	name[64] = '\0';
+	ok(conf_valid_name(name), "stream name: 64 characters");
+	name[64] = 'a';
+	name[65] = '\0';
+	ok(!conf_valid_name(name), "stream name: 65 characters refused");
 
 	c = load("spool_dir = /tmp/x\nsync = batch\nbatch_max_bytes = 1M\n"
 	    "[stream crm]\nid = abc-123\ntable = p.d.t\nutc_offset = +03:00\n"

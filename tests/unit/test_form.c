@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * Unit tests of form.c: amoCRM and Bitrix24 payloads, the bracket rules,
  * decoding, the caps, and how form_params picks a view of a request.
@@ -12,6 +13,7 @@
 #include "buf.h"
 #include "form.h"
 #include "tap.h"
+#include "text.h"
 
 /* Parse s and compare with the JSON text want (NULL: expect NULL). */
 static void
@@ -115,6 +117,8 @@ test_senders(void)
 static void
 test_rules(void)
 {
+	struct buf pb;
+
 	check("", "{}", "empty input is an empty object");
 	check("&&&", "{}", "empty pairs are skipped");
 	check("a[]=x&a[]=y", "{\"a\":[\"x\",\"y\"]}", "[] appends");
@@ -152,6 +156,13 @@ test_rules(void)
 	    "a [ inside a segment is kept");
 	check("a[b]]=1", "{\"a[b]]\":\"1\"}",
 	    "the first ] closes a segment");
+	buf_init(&pb, 0);
+	ok(text_pct_decode(&pb, "a+b%2Bc%4", 9, 1) == 0 &&
+	    strcmp(buf_str(&pb), "a b+c%4") == 0, "pct_decode: + is a space");
+	buf_reset(&pb);
+	ok(text_pct_decode(&pb, "a+b%41", 6, 0) == 0 &&
+	    strcmp(buf_str(&pb), "a+bA") == 0, "pct_decode: + kept literally");
+	buf_release(&pb);
 	check("q=hello+world%21&r=a%2Bb", "{\"q\":\"hello world!\","
 	    "\"r\":\"a+b\"}", "+ is a space, %2B a plus");
 	check("x=%zz%4&y=100%&z=%41", "{\"x\":\"%zz%4\",\"y\":\"100%\","

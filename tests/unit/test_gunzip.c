@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * Unit tests of gunzip.c: gzip, zlib and raw deflate round trips,
  * concatenated members, the cap (exactly at it, one past it, a 100 MB

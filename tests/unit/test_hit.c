@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /* Unit tests of hit.c: JSON escaping, UTF-8 repair, dates, the line. */
 #include "config.h"
 

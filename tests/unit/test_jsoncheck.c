@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * Unit tests of jsoncheck.c: its verdicts on valid and invalid lines,
  * duplicate keys at several depths and spelled with escapes, each checked

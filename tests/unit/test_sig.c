@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * Unit tests of sig.c.  Expected signatures are computed here with
  * libcrypto from each sender's documented format, and two published

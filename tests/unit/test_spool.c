@@ -1,3 +1,4 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
  * test_spool: the writer's group commit.  Threads append lines under
  * sync = always, most of them handing a waiter to the spool and going on
@@ -191,6 +192,25 @@ run(const char *top, const char *sync)
 	conf_free(c);
 }
 
+/* A job id names its batches' set; ids of the same set still differ. */
+static void
+test_job_id(void)
+{
+	struct spool_entry v[2] = {
+		{ "1.000001.h.1.0.ndjson", 10, 0 },
+		{ "1.000002.h.1.1.ndjson", 20, 0 },
+	};
+	char a[SPOOL_JOB_ID_MAX], b[SPOOL_JOB_ID_MAX];
+	size_t len;
+
+	spool_job_id("my.host", "crm", v, 2, a, sizeof a);
+	spool_job_id("my.host", "crm", v, 2, b, sizeof b);
+	len = strlen(a);
+	ok(strncmp(a, "hookspool_my-host_crm_", 22) == 0 && len == 22 + 32 &&
+	    strspn(a + 22, "0123456789abcdef") == 32, "job id: %s", a);
+	ok(strcmp(a, b) != 0, "job id: a new one per claim");
+}
+
 int
 main(void)
 {
@@ -204,6 +224,7 @@ main(void)
 		perror("mkdtemp");
 		return 1;
 	}
+	test_job_id();
 	run(top, "always");
 	run(top, "none");
 	snprintf(cmd, sizeof cmd, "rm -rf '%s'", top);
