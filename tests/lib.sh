@@ -177,6 +177,26 @@ spool_lines() {
     find "$T/spool/crm/$1" -maxdepth 1 -type f -name '*.ndjson' -exec cat {} + 2>/dev/null
 }
 
+# stream_lines STREAM: how many hits the stream holds in any state. A
+# batch sealed while find walks the tree (tmp/ -> new/) can be seen twice
+# or not at all, so count distinct lines and read until two counts agree.
+stream_lines() {
+    local a b i=0
+    a=$(_stream_lines "$1")
+    while [ $i -lt 50 ]; do
+        b=$(_stream_lines "$1")
+        [ "$a" = "$b" ] && break
+        a=$b
+        i=$((i + 1))
+        sleep 0.1
+    done
+    printf '%s\n' "$a"
+}
+_stream_lines() {
+    find "$T/spool/$1" -type f ! -name '.*' ! -name '*.err' \
+        -exec cat {} + 2>/dev/null | sort -u | wc -l
+}
+
 # find_hit ID: the spool line (any state) holding hit_id ID, as JSON.
 find_hit() {
     python3 - "$T/spool" "$1" <<'PY'

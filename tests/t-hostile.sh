@@ -64,9 +64,6 @@ find_line() {
         "$T/spool" | head -n 1)
     [ -n "$l" ] && printf '%s\n' "$l"
 }
-stream_lines() {
-    find "$T/spool/$1" -type f ! -name '.*' -exec cat {} + 2>/dev/null | wc -l
-}
 # sign TEXT: GitHub's header value for TEXT.
 sign() {
     printf 'sha256=%s' "$(printf '%s' "$1" |

@@ -116,9 +116,6 @@ jget() {
     jq -c "$2" <<<"$1"
 }
 # stream_lines NAME: hit lines of that stream, in any state.
-stream_lines() {
-    find "$T/spool/$1" -type f ! -name '.*' -exec cat {} + 2>/dev/null | wc -l
-}
 # payload_is LINE FILE: the line's payload is FILE's text, exactly.
 payload_is() {
     jq -e --rawfile want "$2" '.payload == $want' <<<"$1" >/dev/null
