@@ -32,6 +32,9 @@ Endpoints
   GET /computeMetadata/v1/instance/service-accounts/default/token
       the metadata server: needs "Metadata-Flavor: Google", else 403.
   GET /computeMetadata/v1/project/project-id  -> "test-project".
+  POST /v1/token, POST /v1/projects/-/serviceAccounts/E:generateAccessToken,
+  GET /_sts/subject, /_fake/sts: Google's STS and IAM Credentials, in
+      fakests.py (Workload Identity Federation, impersonation).
 
   Every /bigquery/... and /upload/... request needs "Authorization: Bearer T"
   with T issued here and not expired, else 401 {"error":{"code":401,
@@ -165,6 +168,7 @@ from bqrules import (REASON, ApiError, check_job, check_partitioning,  # noqa
                      check_schema, invalid, loads, parse_multipart,
                      parse_ndjson, part_spec, row_bytes, row_cells,
                      schema_diff)
+import fakests  # noqa: E402  (the STS and IAM Credentials fakes)
 
 CHUNK = 256 * 1024
 MAX_BODY = 512 * 1024 * 1024
@@ -793,6 +797,9 @@ class App:
             return self.metadata(h)
         if path == "/computeMetadata/v1/project/project-id" and m == "GET":
             return 200, [("Metadata-Flavor", "Google")], PROJECT.encode()
+        r = fakests.route(self, h)
+        if r is not None:
+            return r
         s = [urllib.parse.unquote(x) for x in path.split("/")[1:]]
         if s[0] not in ("bigquery", "upload", "resumable"):
             raise ApiError(404, "Not Found: %s" % path, "notFound")
@@ -883,6 +890,9 @@ class App:
             self.faults, self.token_ttl = [], self.default_ttl
             self.save()
             return 200, [], {"reset": True}
+        r = fakests.control(self, h)
+        if r is not None:
+            return r
         raise ApiError(404, "Not Found: %s %s" % (m, path), "notFound")
 
 
