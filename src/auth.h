@@ -52,5 +52,10 @@ char		*auth_jwt(const char *, const char *, const char *,
 		    const char *, const char *, time_t);
 int		 auth_parse_token(const char *, size_t, char **, long *,
 		    char **);
+int		 auth_parse_rfc3339(const char *, time_t *);
+int		 auth_parse_iam(const char *, size_t, char **, time_t *,
+		    char **);
+int		 auth_parse_subject(const char *, size_t, const char *, char **,
+		    char **);
 
 #endif
