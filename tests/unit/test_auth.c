@@ -3,7 +3,9 @@
  * Unit tests of auth.c without a network: base64url, the JWT's header,
  * claims and RS256 signature (checked with the public key), the token
  * answer parser, key file checks (mode, type, fields), the ADC order and
- * command: credentials (first line, exit status, caching).
+ * command: credentials (first line, exit status, caching), and the pure
+ * parts of the keyless credentials (RFC 3339 expireTime, generateAccess-
+ * Token answers, subject tokens) and external_account file checks.
  */
 #include "config.h"
 
@@ -379,6 +381,176 @@ test_command(void)
 	ok(auth_new(&conf, NULL) == NULL, "an empty command is refused");
 }
 
+static void
+test_rfc3339(void)
+{
+	time_t t;
+
+	t = 0;
+	ok(auth_parse_rfc3339("1970-01-01T00:00:00Z", &t) == 0 && t == 0,
+	    "rfc3339: the epoch");
+	ok(auth_parse_rfc3339("2026-12-02T01:02:03Z", &t) == 0 &&
+	    t == 1796173323, "rfc3339: a date in UTC");
+	ok(auth_parse_rfc3339("2026-12-02T01:02:03.045123456Z", &t) == 0 &&
+	    t == 1796173323, "rfc3339: nanoseconds are dropped");
+	ok(auth_parse_rfc3339("2026-12-02T02:02:03+01:00", &t) == 0 &&
+	    t == 1796173323, "rfc3339: a positive offset");
+	ok(auth_parse_rfc3339("2026-12-01t20:32:03.5-04:30", &t) == 0 &&
+	    t == 1796173323, "rfc3339: a negative offset, lowercase t");
+	ok(auth_parse_rfc3339("2024-02-29T00:00:00Z", &t) == 0 &&
+	    t == 1709164800, "rfc3339: a leap day");
+	ok(auth_parse_rfc3339("2100-03-01T00:00:00Z", &t) == 0 &&
+	    t == 4107542400LL, "rfc3339: after 2038 and a century");
+	ok(auth_parse_rfc3339("2023-02-29T00:00:00Z", &t) == -1,
+	    "rfc3339: no leap day in 2023");
+	ok(auth_parse_rfc3339("2100-02-29T00:00:00Z", &t) == -1,
+	    "rfc3339: no leap day in 2100");
+	ok(auth_parse_rfc3339("2026-12-02T01:02:03", &t) == -1,
+	    "rfc3339: an offset is required");
+	ok(auth_parse_rfc3339("2026-12-02 01:02:03Z", &t) == -1,
+	    "rfc3339: the T is required");
+	ok(auth_parse_rfc3339("2026-13-02T01:02:03Z", &t) == -1 &&
+	    auth_parse_rfc3339("2026-12-02T24:02:03Z", &t) == -1 &&
+	    auth_parse_rfc3339("2026-12-02T01:02:03.Z", &t) == -1 &&
+	    auth_parse_rfc3339("2026-12-02T01:02:03Zjunk", &t) == -1 &&
+	    auth_parse_rfc3339("+026-12-02T01:02:03Z", &t) == -1 &&
+	    auth_parse_rfc3339("2026-12-02T01:02:03+1:00", &t) == -1 &&
+	    auth_parse_rfc3339("", &t) == -1,
+	    "rfc3339: malformed dates are refused");
+}
+
+static void
+test_parse_iam(void)
+{
+	const char *good = "{\"accessToken\":\"ya29.x-y\","
+	    "\"expireTime\":\"2026-12-02T01:02:03.5Z\"}";
+	char *tok, *why;
+	time_t e = 0;
+
+	ok(auth_parse_iam(good, strlen(good), &tok, &e, &why) == 0,
+	    "iam: a generateAccessToken answer parses");
+	is_str(tok, "ya29.x-y", "iam: the accessToken");
+	is_int(e, 1796173323, "iam: expireTime, in epoch seconds");
+	free(tok);
+	ok(auth_parse_iam("{\"expireTime\":\"2026-12-02T01:02:03Z\"}", 37,
+	    &tok, &e, &why) == -1 && tok == NULL && why != NULL,
+	    "iam: no accessToken");
+	free(why);
+	ok(auth_parse_iam("{\"accessToken\":\"a b\",\"expireTime\":"
+	    "\"2026-12-02T01:02:03Z\"}", 56, &tok, &e, &why) == -1,
+	    "iam: a token with a space is refused");
+	ok(why != NULL && strstr(why, "a b") == NULL,
+	    "iam: the reason does not quote the token");
+	free(why);
+	ok(auth_parse_iam("{\"accessToken\":\"t\",\"expireTime\":"
+	    "\"tomorrow\"}", 43, &tok, &e, &why) == -1, "iam: a bad "
+	    "expireTime is refused");
+	free(why);
+	ok(auth_parse_iam("[]", 2, &tok, &e, &why) == -1, "iam: not an "
+	    "object");
+	free(why);
+}
+
+static void
+test_parse_subject(void)
+{
+	char *tok, *why;
+	const char *j = "{\"id_token\":\" eyJ.a.b\\n\",\"n\":1}";
+
+	ok(auth_parse_subject("eyJ.a.b\n", 8, NULL, &tok, &why) == 0,
+	    "subject: text");
+	is_str(tok, "eyJ.a.b", "subject: text, the newline trimmed");
+	free(tok);
+	ok(auth_parse_subject(j, strlen(j), "id_token", &tok, &why) == 0,
+	    "subject: json");
+	is_str(tok, "eyJ.a.b", "subject: the field, trimmed");
+	free(tok);
+	ok(auth_parse_subject(j, strlen(j), "n", &tok, &why) == -1 &&
+	    why != NULL && strstr(why, "eyJ") == NULL,
+	    "subject: a field that is not a string; the reason has no token");
+	free(why);
+	ok(auth_parse_subject(j, strlen(j), "x", &tok, &why) == -1,
+	    "subject: a missing field");
+	free(why);
+	ok(auth_parse_subject("eyJ.a.b", 7, "id_token", &tok, &why) == -1,
+	    "subject: json format but text data");
+	free(why);
+	ok(auth_parse_subject(" \n", 2, NULL, &tok, &why) == -1,
+	    "subject: blank");
+	free(why);
+	ok(auth_parse_subject(NULL, 0, NULL, &tok, &why) == -1,
+	    "subject: empty");
+	free(why);
+	ok(auth_parse_subject("a\0b", 3, NULL, &tok, &why) == -1,
+	    "subject: a NUL byte");
+	free(why);
+}
+
+/* auth_new() on an external_account file: 1 when it loads. */
+static int
+external_loads(const char *source, const char *extra)
+{
+	struct conf conf;
+	struct auth *a;
+	char *text, *path;
+
+	text = xasprintf("{\"type\":\"external_account\",\"audience\":"
+	    "\"//iam.googleapis.com/projects/1/locations/global/"
+	    "workloadIdentityPools/p/providers/q\",\"subject_token_type\":"
+	    "\"urn:ietf:params:oauth:token-type:jwt\",\"token_url\":"
+	    "\"https://sts.googleapis.com/v1/token\",\"credential_source\":"
+	    "%s%s}", source, extra);
+	path = write_file("ext.json", text, 0600);
+	memset(&conf, 0, sizeof conf);
+	conf.credentials = path;
+	a = auth_new(&conf, NULL);
+	free(text);
+	free(path);
+	if (a == NULL)
+		return 0;
+	auth_free(a);
+	return 1;
+}
+
+static void
+test_external_files(void)
+{
+	ok(external_loads("{\"file\":\"/run/token\"}", ""),
+	    "external: a file source loads");
+	ok(external_loads("{\"url\":\"http://169.254.169.254/metadata/"
+	    "identity/oauth2/token\",\"headers\":{\"Metadata\":\"True\"},"
+	    "\"format\":{\"type\":\"json\",\"subject_token_field_name\":"
+	    "\"access_token\"}}", ""),
+	    "external: Azure's link-local URL source loads");
+	ok(!external_loads("{\"url\":\"http://169.254.1.2.evil.example/x\"}",
+	    ""), "external: a look-alike host is not link-local");
+	ok(!external_loads("{\"url\":\"http://metadata.example/x\"}", ""),
+	    "external: a plain http URL source elsewhere is refused");
+	ok(!external_loads("{\"url\":\"https://x/\",\"headers\":"
+	    "{\"A\":\"b\\r\\nC: d\"}}", ""),
+	    "external: a header value with CR LF is refused");
+	ok(!external_loads("{\"file\":\"/t\",\"url\":\"https://x/\"}", ""),
+	    "external: both file and url are refused");
+	ok(!external_loads("{\"file\":\"/t\",\"format\":{\"type\":\"json\"}}",
+	    ""), "external: json format without a field name is refused");
+	ok(!external_loads("{\"environment_id\":\"aws1\"}", ""),
+	    "external: an AWS source is refused");
+	ok(external_loads("{\"file\":\"/t\"}", ",\"service_account_"
+	    "impersonation_url\":\"https://iamcredentials.googleapis.com/v1/"
+	    "projects/-/serviceAccounts/a@b:generateAccessToken\","
+	    "\"service_account_impersonation\":{\"token_lifetime_seconds\":"
+	    "7200}"), "external: impersonation with a lifetime loads");
+	ok(!external_loads("{\"file\":\"/t\"}", ",\"service_account_"
+	    "impersonation\":{\"token_lifetime_seconds\":60}"),
+	    "external: a lifetime under 600 s is refused");
+	ok(!external_loads("{\"file\":\"/t\"}", ",\"service_account_"
+	    "impersonation_url\":\"http://iam.example/x\""),
+	    "external: a plain http impersonation URL is refused");
+	ok(!external_loads("{\"file\":\"/t\"}",
+	    ",\"workforce_pool_user_project\":\"p\""),
+	    "external: a user project without a workforce pool is refused");
+}
+
 int
 main(void)
 {
@@ -397,6 +569,10 @@ main(void)
 	test_parse_token();
 	test_key_files(pem);
 	test_command();
+	test_rfc3339();
+	test_parse_iam();
+	test_parse_subject();
+	test_external_files();
 	EVP_PKEY_free(pkey);
 	free(pem);
 	p = xasprintf("rm -rf '%s'", tmpdir);
