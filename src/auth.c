@@ -4,11 +4,14 @@
  *
  * A key file is read once, by auth_new(), so a bad or world-readable key
  * is a config error found before any batch is claimed.  Secrets (private
- * key, client secret, refresh token, access token) are wiped before they
- * are freed.  Token endpoint answers: 2xx with a token is success;
- * transport errors, 408, 429 and 5xx are worth retrying later; any other
- * 4xx means the credentials are wrong (revoked key, bad client, clock
- * skew) and needs the admin.
+ * key, client secret, refresh token, access token, subject token,
+ * credential_source headers) are wiped before they are freed.  Token
+ * endpoint answers: 2xx with a token is success; transport errors, 408,
+ * 429 and 5xx are worth retrying later; any other 4xx means the
+ * credentials are wrong (revoked key, bad client, clock skew) and needs
+ * the admin.  The STS and IAM Credentials steps of the keyless
+ * credentials (external_account, impersonated_service_account) follow
+ * the same rule, their messages naming the file and the step.
  */
 #include "config.h"
 

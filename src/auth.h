@@ -3,16 +3,22 @@
  * auth: OAuth 2 access tokens for BigQuery.  The `credentials` setting
  * picks the source: a JSON key file (service_account: an RS256 JWT
  * signed with libcrypto and exchanged at the token URI; authorized_user:
- * a refresh-token grant), `metadata` (the GCE/GKE metadata server, host
- * from $GCE_METADATA_HOST), `command:CMD` (/bin/sh -c CMD, the first
- * line of its output is the token), or `auto` (Google's ADC order:
- * $GOOGLE_APPLICATION_CREDENTIALS, gcloud's
+ * a refresh-token grant; external_account: Workload Identity Federation,
+ * a subject token from a file or a URL traded at the STS, then, with an
+ * impersonation URL, at IAM Credentials generateAccessToken;
+ * impersonated_service_account: a service_account or authorized_user
+ * source's token traded likewise), `metadata` (the GCE/GKE metadata
+ * server, host from $GCE_METADATA_HOST), `command:CMD` (/bin/sh -c
+ * CMD, the first line of its output is the token), or `auto` (Google's
+ * ADC order: $GOOGLE_APPLICATION_CREDENTIALS, gcloud's
  * application_default_credentials.json, the metadata server).
  *
  * auth_new() reads and checks the key file (a file readable by group or
  * others is refused, and so is a token URI, the config's or the file's,
- * that is not https unless its host is a loopback one) and returns NULL,
- * after logging, on a config error.
+ * that is not https unless its host is a loopback one; the STS and
+ * impersonation URLs likewise, a credential_source URL may also be plain
+ * http to a link-local host) and returns NULL, after logging, on a config
+ * error; a subject token is read at each exchange, not here.
  * auth_token() returns 0 with a token valid until the next auth_* call,
  * -1 when the token service failed in a way worth retrying later, -2
  * when the credentials themselves are unusable.  Tokens are cached until
