@@ -5,7 +5,8 @@
 # external_account (Workload Identity Federation: a subject token from a
 # file, as text or JSON, or from a URL with a required header; the STS
 # token used as is, or traded for a service account's token) and
-# impersonated_service_account (an authorized_user source); each loads
+# impersonated_service_account (an authorized_user or a service account
+# key source); each loads
 # rows.  A wrong audience (STS 400) and a refused impersonation (IAM 403)
 # exit 78 with a message naming the file and the step; an STS 503 exits
 # 75 and leaves the batches for later; a token_url that is plain http to
@@ -167,6 +168,21 @@ is "$(fake_state 's["counters"]["requests"].get("token_refresh", 0)')" 1 \
     "the source token came from a refresh-token grant"
 is "$(sts_state 's["counters"]["iam_ok"]')" 3 "and was traded at generateAccessToken (delegates as projects/-/serviceAccounts/X)"
 
+# --- impersonated_service_account, service_account key source -----------
+sts '{"delegates":null}'
+adc imp-sa "$(python3 - "$FAKE_KEY" "$IMP_URL" <<'PY'
+import json, sys
+print(json.dumps({"type": "impersonated_service_account",
+                  "service_account_impersonation_url": sys.argv[2],
+                  "source_credentials": json.load(open(sys.argv[1]))}))
+PY
+)"
+batch 2
+upload imp-sa
+is "$RC" 0 "impersonated_service_account (service_account source): exit 0"
+is "$(rows)" 27 "impersonated_service_account (key source): 2 more rows"
+is "$(fake_state 's["counters"]["jwt_verified"]')" 1 "the source token came from a signed JWT"
+
 # --- a wrong audience: STS 400, the admin must act ------------------------
 sts "{\"audience\":\"$AUD\",\"want_bearer\":\"sts\",\"delegates\":null,\"subject_token\":\"$SUBJ\"}"
 sed "s|$AUD|${AUD}-gone|" "$T/ext-json.json" >"$T/ext-bad.json.tmp"
@@ -178,7 +194,7 @@ check "the message names the file" grep -q "$T/ext-bad.json" "$T/up.out"
 check "the message names the step (STS token exchange)" grep -q "STS token exchange" "$T/up.out"
 check "and gives the STS error" grep -q "invalid_target" "$T/up.out"
 is "$(waiting)" 1 "the batch waits"
-is "$(rows)" 25 "nothing was loaded"
+is "$(rows)" 27 "nothing was loaded"
 
 # --- impersonation refused: IAM 403 ---------------------------------------
 sts "{\"service_account\":\"other@test-project.iam.gserviceaccount.com\"}"
@@ -197,7 +213,7 @@ is "$(waiting)" 1 "the batch still waits"
 fake_faults ''
 upload ext-text
 is "$RC" 0 "once the STS answers again: exit 0"
-is "$(rows)" 27 "and the 2 rows are loaded"
+is "$(rows)" 29 "and the 2 rows are loaded"
 
 # --- a subject token file that is missing ----------------------------------
 sed "s|$T/subject.txt|$T/no-such-token|" "$T/ext-text.json" >"$T/ext-miss.json.tmp"
@@ -228,7 +244,7 @@ curl -s -f "$FAKE_API/_fake/sts" | python3 -c '
 import json, sys
 for t in json.load(sys.stdin)["issued"]:
     print(t)' >"$T/issued"
-is "$(grep -c . "$T/issued")" 10 "the fake issued 10 tokens (STS and IAM)"
+is "$(grep -c . "$T/issued")" 11 "the fake issued 11 tokens (STS and IAM)"
 printf '%s\n' "$SUBJ" "$SUBJ_URL" "d-FL95Q19q7MQmFpd7hHD0Ty" "1//0refresh" >>"$T/issued"
 check "the uploader said things at -vv" test -s "$T/all.out"
 check "no subject token, secret or access token in the uploader's output" \
