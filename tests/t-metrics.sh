@@ -15,6 +15,8 @@ need_file "$HS_FCGI"
 need_file "$HS_UPLOAD"
 SHIM=$top_builddir/tests/failsync.so
 need_file "$SHIM"
+# An ASan build wants its runtime first; the shim only adds fdatasync.
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
 
 ID=522ed95e-1a2b-4c3d-8e4f-0000000c0001
 SHOP=522ed95e-1a2b-4c3d-8e4f-0000000c0002
