@@ -109,6 +109,9 @@ static const struct conf_key conf_keys[] = {
 	{ "health_max_age", SC_GLOBAL, T_DURATION, G(health_max_age), "15m",
 	    0, 30 * 86400L },
 	{ "health_details", SC_GLOBAL, T_BOOL, G(health_details), "no", 0, 0 },
+	{ "metrics", SC_GLOBAL, T_BOOL, G(metrics), "no", 0, 0 },
+	{ "metrics_token", SC_GLOBAL, T_SECRET, G(metrics_token), NULL, 0, 0 },
+	{ "metrics_file", SC_GLOBAL, T_STR, G(metrics_file), NULL, 0, 0 },
 
 	{ "id", SC_STREAM, T_STR, S(id), NULL, 0, 0 },
 	{ "table", SC_STREAM, T_STR, S(table), NULL, 0, 0 },
@@ -606,8 +609,9 @@ conf_handler(void *user, const char *section, const char *name,
 		return 1;
 	}
 	p->seen[i] = 1;
-	if (conf_keys[i].off == S(signature_secret) ||
-	    conf_keys[i].off == S(signature_secret_file))
+	/* Offsets of global keys may equal these: the scope tells. */
+	if (scope == SC_STREAM && (conf_keys[i].off == S(signature_secret) ||
+	    conf_keys[i].off == S(signature_secret_file)))
 		p->cur->signature_secret_line = p->line;
 	(void)conf_set(p, &conf_keys[i], scope == SC_GLOBAL ? (void *)c :
 	    (void *)p->cur, value);

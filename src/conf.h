@@ -116,6 +116,9 @@ struct conf {
 	char		*base_url;	/* public URL prefix (stream add) */
 	long		 health_max_age; /* 0: off */
 	int		 health_details; /* the error in the health URL */
+	int		 metrics;	/* serve <mount>/-/metrics */
+	char		*metrics_token;	/* required by it; NULL: none */
+	char		*metrics_file;	/* the uploader's textfile */
 	int		 has_secret;
 	struct conf_stream *streams;
 	size_t		 nstreams;

@@ -7,8 +7,10 @@
  * No network call is made on the request path.  Worker threads share one
  * spool writer per stream.  SIGTERM/SIGINT: finish in-flight requests, seal
  * the batches, exit.  SIGUSR1: seal the batches now.  <mount>/-/health
- * reports the spool and the pipeline behind it.  A start-up error is also
- * sent to the web server with the first request (fcgi_startup_failed).
+ * reports the spool and the pipeline behind it; <mount>/-/metrics, when
+ * `metrics` is on, every responder process's counters (metrics.h).  A
+ * start-up error is also sent to the web server with the first request
+ * (fcgi_startup_failed).
  */
 #include "config.h"
 
@@ -21,6 +23,7 @@
 #include <malloc.h>
 #endif
 #include <poll.h>
+#include <stddef.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -42,6 +45,7 @@
 #include "gunzip.h"
 #include "hit.h"
 #include "log.h"
+#include "metrics.h"
 #include "sig.h"
 #include "spool.h"
 #include "xmalloc.h"
@@ -63,6 +67,11 @@ struct fcgi_pending {
 	const struct conf_stream *st;
 	int			 head;
 	char			 hit_id[HIT_ID_LEN];
+	/* For the metrics: set by fcgi_status, fcgi_route, fcgi_body. */
+	int			 code;
+	size_t			 stream;	/* nstreams: none */
+	uint64_t		 start;		/* metrics_now_ns() */
+	uint64_t		 bytes;
 };
 
 struct fcgi_worker {
@@ -153,9 +162,18 @@ fcgi_lookup(const char *seg, size_t len)
 	return found;
 }
 
+/* Every request is the req of a struct fcgi_pending. */
+static struct fcgi_pending *
+fcgi_pending_of(FCGX_Request *r)
+{
+	return (struct fcgi_pending *)(void *)((char *)r -
+	    offsetof(struct fcgi_pending, req));
+}
+
 static void
 fcgi_status(FCGX_Request *r, int code, const char *reason)
 {
+	fcgi_pending_of(r)->code = code;
 	FCGX_FPrintF(r->out, "Status: %d %s\r\n", code, reason);
 }
 
@@ -461,14 +479,15 @@ fcgi_mount_of(const char *base_url)
 	return xstrndup(p, len);
 }
 
+/* Is the path exactly <mount><tail> ("/-/health")? */
 static int
-fcgi_is_health(const char *uri, const char *path_end)
+fcgi_is_url(const char *uri, const char *path_end, const char *tail)
 {
-	size_t mlen = strlen(fcgi.mount);
+	size_t mlen = strlen(fcgi.mount), tlen = strlen(tail);
 
-	return (size_t)(path_end - uri) == mlen + 9 &&
+	return (size_t)(path_end - uri) == mlen + tlen &&
 	    strncmp(uri, fcgi.mount, mlen) == 0 &&
-	    strncmp(uri + mlen, "/-/health", 9) == 0;
+	    strncmp(uri + mlen, tail, tlen) == 0;
 }
 
 /* Is "strict" one of the query's parameters (?strict, ?strict=1)? */
@@ -605,6 +624,40 @@ fcgi_health(FCGX_Request *r, const char *query)
 }
 
 /*
+ * <mount>/-/metrics (metrics = yes): the Prometheus text format, behind
+ * metrics_token when set (Bearer, Basic password or ?token=, as a
+ * stream's token).
+ */
+static void
+fcgi_metrics(FCGX_Request *r, const char *query)
+{
+	struct conf_stream guard;
+	struct buf out;
+
+	memset(&guard, 0, sizeof guard);
+	guard.name = "-/metrics";
+	guard.token = fcgi.conf->metrics_token;
+	if (!sig_token_ok(&guard, FCGX_GetParam("HTTP_AUTHORIZATION",
+	    r->envp), query)) {
+		fcgi_error(r, NULL, 401, "Unauthorized",
+		    "WWW-Authenticate: Bearer realm=\"hookspool\"\r\n");
+		return;
+	}
+	buf_init(&out, 0);
+	if (metrics_render(&out) == -1)
+		fcgi_error(r, NULL, 503, "Service Unavailable",
+		    "Retry-After: 60\r\n");
+	else {
+		fcgi_status(r, 200, "OK");
+		FCGX_FPrintF(r->out, "Content-Type: text/plain; "
+		    "version=0.0.4; charset=utf-8\r\n"
+		    "Cache-Control: no-store\r\n\r\n");
+		FCGX_PutStr(out.data, (int)out.len, r->out);
+	}
+	buf_release(&out);
+}
+
+/*
  * Linger on a finished request's socket, reading what still comes, for 2
  * seconds at most, so that the web server reads our answer before a
  * reset; then close it.
@@ -687,6 +740,15 @@ fcgi_pending_free(struct fcgi_pending *p)
 	free(p);
 }
 
+/* A request answered: counted, then ended. */
+static void
+fcgi_done(struct fcgi_pending *p)
+{
+	metrics_request(p->stream, p->code, metrics_now_ns() - p->start,
+	    p->code >= 200 && p->code < 300 ? p->bytes : 0);
+	fcgi_finish(&p->req);
+}
+
 /* The spool's answer for a line handed over under sync = always. */
 static void
 fcgi_synced(struct spool_waiter *wt, int rc)
@@ -698,7 +760,7 @@ fcgi_synced(struct spool_waiter *wt, int rc)
 	else
 		fcgi_error(&p->req, p->st, 503, "Service Unavailable",
 		    "Retry-After: 30\r\n");
-	fcgi_finish(&p->req);
+	fcgi_done(p);
 	fcgi_pending_free(p);
 }
 
@@ -737,8 +799,12 @@ fcgi_route(struct fcgi_call *c)
 		path_end = uri + strlen(uri);
 	for (seg = path_end; seg > uri && seg[-1] != '/'; seg--)
 		seglen++;
-	if (fcgi_is_health(uri, path_end)) {
+	if (fcgi_is_url(uri, path_end, "/-/health")) {
 		fcgi_health(c->r, c->query);
+		return -1;
+	}
+	if (fcgi.conf->metrics && fcgi_is_url(uri, path_end, "/-/metrics")) {
+		fcgi_metrics(c->r, c->query);
 		return -1;
 	}
 	if ((c->fs = fcgi_lookup(seg, seglen)) == NULL) {
@@ -746,6 +812,7 @@ fcgi_route(struct fcgi_call *c)
 		return -1;
 	}
 	c->st = c->fs->st;
+	fcgi_pending_of(c->r)->stream = (size_t)(c->fs - fcgi.streams);
 	return 0;
 }
 
@@ -798,6 +865,7 @@ fcgi_body(struct fcgi_call *c)
 	}
 	c->payload = w->body.data != NULL ? w->body.data : "";
 	c->plen = w->body.len;
+	fcgi_pending_of(c->r)->bytes = c->plen;
 	if (cenc != NULL && (strcasecmp(cenc, "gzip") == 0 ||
 	    strcasecmp(cenc, "x-gzip") == 0 || strcasecmp(cenc, "deflate") == 0)
 	    && c->plen > 0) {
@@ -982,10 +1050,14 @@ fcgi_worker_main(void *arg)
 			sleep(1);
 			continue;
 		}
+		p->code = 0;
+		p->stream = fcgi.nstreams;
+		p->bytes = 0;
+		p->start = metrics_now_ns();
 		if (fcgi_handle(w, p))
 			p = NULL;	/* answered after its sync */
 		else
-			fcgi_finish(&p->req);
+			fcgi_done(p);
 		/* Keep a worker's buffers from holding a huge body forever. */
 		if (w->body.cap > 4 * 1024 * 1024) {
 			buf_release(&w->body);
@@ -1043,6 +1115,22 @@ fcgi_startup_failed(int code, int foreground, const char *sock)
 		FCGX_Finish_r(&r);
 	}
 	exit(code);
+}
+
+/* Each second, or sealing on SIGUSR1; the open batches' age noted. */
+static void
+fcgi_tick(int seal, time_t now)
+{
+	size_t i;
+
+	for (i = 0; i < fcgi.nstreams; i++) {
+		if (seal)
+			(void)spool_writer_seal(fcgi.streams[i].writer);
+		else
+			(void)spool_writer_tick(fcgi.streams[i].writer, now);
+		metrics_batch_opened(i,
+		    spool_writer_opened(fcgi.streams[i].writer));
+	}
 }
 
 int
@@ -1108,6 +1196,9 @@ main(int argc, char **argv)
 		}
 	}
 	log_keep(0);
+	/* Without its metrics the responder still takes hits. */
+	if (fcgi.conf->metrics)
+		(void)metrics_open(fcgi.conf);
 	if (FCGX_Init() != 0)
 		fatalx(EX_SOFTWARE, "FCGX_Init failed");
 	if (sock != NULL) {
@@ -1152,13 +1243,7 @@ main(int argc, char **argv)
 		now = time(NULL);
 		if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP)
 			fcgi.stopping = 1;
-		for (i = 0; i < fcgi.nstreams; i++) {
-			if (sig == SIGUSR1)
-				(void)spool_writer_seal(fcgi.streams[i].writer);
-			else
-				(void)spool_writer_tick(fcgi.streams[i].writer,
-				    now);
-		}
+		fcgi_tick(sig == SIGUSR1, now);
 	}
 	/* Wake the workers out of accept(); in-flight requests finish. */
 	log_info("fcgi: stopping");
@@ -1192,6 +1277,7 @@ main(int argc, char **argv)
 	free(workers);
 	free(fcgi.streams);
 	free(fcgi.mount);
+	metrics_close();
 	conf_free(fcgi.conf);
 	return EX_OK;
 }

@@ -13,6 +13,8 @@
  * Quiet on success.  Exit: 0 ok, 75 try later, 65 batches went to failed/,
  * 77 or 74 a spool file could not be read or written (never reported as
  * ok: a job nobody can read would wait for ever), 78 configuration.
+ * With metrics_file set, each run ends by writing the uploader's metrics
+ * there (node_exporter's textfile format, metrics.h).
  */
 #include "config.h"
 
@@ -33,6 +35,7 @@
 #include "conf.h"
 #include "http.h"
 #include "log.h"
+#include "metrics.h"
 #include "spool.h"
 #include "xmalloc.h"
 
@@ -56,6 +59,7 @@ struct up_run {
 	unsigned long	 failed_batches;
 	int		 noperm;	/* UP_SPOOL for want of permission */
 	char		*last_error;
+	struct metrics_tf *tf;		/* NULL: no metrics_file */
 };
 
 static void __attribute__((noreturn))
@@ -277,6 +281,44 @@ out:
 	bq_job_release(&bj);
 }
 
+/*
+ * up_job, counted for the metrics: its result read from what it changed
+ * (batches loaded, failed, or a retry noted); a job left waiting for its
+ * backoff is not counted.
+ */
+static void
+up_job_counted(struct up_run *run, const struct conf_stream *st,
+    const char *dir, struct spool_job *j, int recovered)
+{
+	unsigned long loaded = run->loaded_batches, failed =
+	    run->failed_batches, rows = run->rows;
+	unsigned tries = j->tries;
+	uint64_t t0 = metrics_now_ns();
+	const char *result;
+
+	up_job(run, st, dir, j, recovered);
+	if (run->tf == NULL)
+		return;
+	if (run->loaded_batches > loaded)
+		result = "ok";
+	else if (run->failed_batches > failed)
+		result = "failed";
+	else if (j->tries > tries)
+		result = "retry";
+	else
+		return;
+	metrics_tf_add(run->tf, "hookspool_upload_jobs_total", 1, "stream",
+	    st->name, "result", result, NULL);
+	metrics_tf_observe(run->tf, "hookspool_upload_job_duration_seconds",
+	    (double)(metrics_now_ns() - t0) * 1e-9);
+	if (strcmp(result, "ok") != 0)
+		return;
+	metrics_tf_add(run->tf, "hookspool_upload_rows_total",
+	    (double)(run->rows - rows), "stream", st->name, NULL);
+	metrics_tf_add(run->tf, "hookspool_upload_bytes_total",
+	    (double)j->total, "stream", st->name, NULL);
+}
+
 /* Jobs left in active/ by an earlier run. */
 static void
 up_recover(struct up_run *run, const struct conf_stream *st, const char *dir)
@@ -294,7 +336,7 @@ up_recover(struct up_run *run, const struct conf_stream *st, const char *dir)
 		if (run->outcome < UP_CONFIG) {
 			rc = spool_job_load(dir, ids[i], &j);
 			if (rc == 0) {
-				up_job(run, st, dir, &j, 1);
+				up_job_counted(run, st, dir, &j, 1);
 				spool_job_free(&j);
 			} else if (rc == -1)
 				up_spool_error(run, "cannot read a job in "
@@ -391,7 +433,7 @@ up_claim(struct up_run *run, const struct conf_stream *st, const char *dir)
 		}
 		if (rc == 1)
 			continue;	/* batches vanished: the rest goes on */
-		up_job(run, st, dir, &j, 0);
+		up_job_counted(run, st, dir, &j, 0);
 		spool_job_free(&j);
 	}
 	free(pick);
@@ -456,6 +498,79 @@ up_status(struct up_run *run)
 	}
 	free(text);
 	json_decref(j);
+}
+
+static int
+up_exit_code(const struct up_run *run)
+{
+	switch (run->outcome) {
+	case UP_OK:
+		return EX_OK;
+	case UP_RETRY:
+		return EX_TEMPFAIL;
+	case UP_FAILED:
+		return EX_DATAERR;
+	case UP_SPOOL:
+		return run->noperm ? EX_NOPERM : EX_IOERR;
+	default:
+		return EX_CONFIG;
+	}
+}
+
+/* One stream's backlog and its table's jobs in the last 24 hours. */
+static void
+up_metrics_stream(struct up_run *run, const struct conf_stream *st,
+    time_t now)
+{
+	struct spool_backlog bl;
+	unsigned long used;
+	char *dir = spool_stream_dir(run->conf, st);
+
+	memset(&bl, 0, sizeof bl);
+	if (spool_backlog(dir, &bl) == 0) {
+		metrics_tf_set(run->tf, "hookspool_upload_backlog_files",
+		    (double)bl.files, "stream", st->name, NULL);
+		metrics_tf_set(run->tf, "hookspool_upload_backlog_bytes",
+		    (double)bl.bytes, "stream", st->name, NULL);
+		metrics_tf_set(run->tf,
+		    "hookspool_upload_backlog_oldest_age_seconds",
+		    bl.oldest != 0 && bl.oldest < now ?
+		    (double)(now - bl.oldest) : 0, "stream", st->name, NULL);
+	}
+	free(dir);
+	if (st->table != NULL && spool_quota_count(run->conf->spool_dir,
+	    st->table, now, &used) == 0)
+		metrics_tf_set(run->tf, "hookspool_upload_table_jobs",
+		    (double)used, "table", st->table, NULL);
+}
+
+/*
+ * The run's metrics to metrics_file: the counters kept since the first
+ * run, then what the spool and the job ledger say now.
+ */
+static void
+up_metrics(struct up_run *run)
+{
+	const struct conf *c = run->conf;
+	time_t now = time(NULL);
+	size_t i;
+
+	for (i = 0; i < c->nstreams; i++)
+		up_metrics_stream(run, &c->streams[i], now);
+	metrics_tf_set(run->tf, "hookspool_upload_table_jobs_cap",
+	    (double)c->jobs_per_table_per_day, NULL);
+	metrics_tf_set(run->tf, "hookspool_upload_last_run_timestamp_seconds",
+	    (double)now, NULL);
+	metrics_tf_set(run->tf, "hookspool_upload_last_run_exit_code",
+	    (double)up_exit_code(run), NULL);
+	if (run->outcome == UP_OK)
+		metrics_tf_set(run->tf,
+		    "hookspool_upload_last_success_timestamp_seconds",
+		    (double)now, NULL);
+	/* The loads went as they went: not the run's own failure. */
+	if (metrics_tf_write(run->tf, c->metrics_file) == -1)
+		log_warnx("upload: cannot write the metrics to '%s'",
+		    c->metrics_file);
 }
 
 int
@@ -526,11 +641,16 @@ main(int argc, char **argv)
 	if ((auth = auth_new(conf, http)) == NULL)
 		fatalx(EX_CONFIG, "%s: credentials unusable", conf_path);
 	run.bq = bq_new(conf, http, auth);
+	if (conf->metrics_file != NULL)
+		run.tf = metrics_tf_load(conf->metrics_file);
 
 	for (i = 0; i < conf->nstreams && run.outcome < UP_CONFIG; i++)
 		if (only == NULL || strcmp(only, conf->streams[i].name) == 0)
 			up_stream(&run, &conf->streams[i]);
 	up_status(&run);
+	if (run.tf != NULL)
+		up_metrics(&run);
+	metrics_tf_free(run.tf);
 
 	bq_free(run.bq);
 	auth_free(auth);
@@ -538,16 +658,5 @@ main(int argc, char **argv)
 	spool_unlock(lockfd);
 	conf_free(conf);
 	free(run.last_error);
-	switch (run.outcome) {
-	case UP_OK:
-		return EX_OK;
-	case UP_RETRY:
-		return EX_TEMPFAIL;
-	case UP_FAILED:
-		return EX_DATAERR;
-	case UP_SPOOL:
-		return run.noperm ? EX_NOPERM : EX_IOERR;
-	default:
-		return EX_CONFIG;
-	}
+	return up_exit_code(&run);
 }

@@ -75,6 +75,7 @@ int	 spool_write(struct spool_writer *, const char *, size_t,
 	    struct spool_waiter *);
 int	 spool_writer_tick(struct spool_writer *, time_t);
 int	 spool_writer_seal(struct spool_writer *);
+time_t	 spool_writer_opened(struct spool_writer *);
 void	 spool_writer_free(struct spool_writer *);
 int	 spool_space_ok(const struct conf *, const char *, uint64_t *);
 

@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "spool.h"
 #include "spool_impl.h"
 #include "xmalloc.h"
@@ -367,8 +368,8 @@ static void
 spool_commit(struct spool_writer *w)
 {
 	struct spool_waiter *group, *failed = NULL, *wt;
-	uint64_t upto;
-	unsigned long upto_hits;
+	uint64_t upto, t0;
+	unsigned long upto_hits, n;
 	int fd = w->fd, rc, saved;
 
 	while (w->queue != NULL && w->sealers == 0) {
@@ -380,10 +381,12 @@ spool_commit(struct spool_writer *w)
 		upto_hits = w->hits;
 		w->syncing = 1;
 		pthread_mutex_unlock(&w->lock);
+		t0 = metrics_now_ns();
 		rc = spool_datasync(fd);
 		saved = errno;
-		for (wt = group; wt != NULL; wt = wt->next)
+		for (wt = group, n = 0; wt != NULL; wt = wt->next, n++)
 			wt->rc = rc;
+		metrics_sync(metrics_now_ns() - t0, n);
 		if (rc == 0)
 			spool_tell(group);
 		pthread_mutex_lock(&w->lock);
@@ -507,6 +510,18 @@ spool_writer_tick(struct spool_writer *w, time_t now)
 		rc = spool_writer_seal_locked(w);
 	spool_writer_unlock(w);
 	return rc;
+}
+
+/* When the open batch was opened; 0 when there is none. */
+time_t
+spool_writer_opened(struct spool_writer *w)
+{
+	time_t t;
+
+	pthread_mutex_lock(&w->lock);
+	t = w->fd != -1 ? w->opened : 0;
+	pthread_mutex_unlock(&w->lock);
+	return t;
 }
 
 int

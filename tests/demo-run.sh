@@ -27,6 +27,7 @@ batch_max_age = 2s
 credentials = $T/keys/key.json
 project = demo-project
 api_base = $BQ
+metrics = yes
 
 [stream orders]
 id = $ID
@@ -54,6 +55,7 @@ printf 'POST %-62s -> ' '{"order":{"id":"N3","status":"paid"}} (JSON)'
 curl -s -H 'Content-Type: application/json' -d '{"order":{"id":"N3","status":"paid"}}' "$URL"
 printf 'GET  %-62s -> ' '?orderId=N4&status=lead (pixel-style)'
 curl -s "$URL?orderId=N4&status=lead"
+curl -s "http://127.0.0.1:$PORT/ds/-/metrics" | grep -m1 '^hookspool_requests_total{stream="orders",code="200"}'
 
 say "5. The hits are on disk, one NDJSON line each (sealed after batch_max_age)"
 sleep 3

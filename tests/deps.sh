@@ -3,7 +3,8 @@
 #   sh tests/deps.sh           to build: compiler, autotools, the libraries
 #   sh tests/deps.sh --test    that, and what the tests and the demo run:
 #                              lighttpd, Apache (mod_fcgid), nginx,
-#                              spawn-fcgi, python3, curl, clang (fuzzers)
+#                              spawn-fcgi, python3, curl, clang (fuzzers),
+#                              prometheus (promtool)
 #   sh tests/deps.sh --bench   --test, and the benchmarks' tools
 # Idempotent; as root it refreshes the package lists before installing.
 set -e
@@ -12,7 +13,7 @@ libfcgi-dev libcurl4-openssl-dev uuid-dev libssl-dev libjansson-dev
 libinih-dev zlib1g-dev"
 TEST_PKGS="lighttpd apache2 libapache2-mod-fcgid spawn-fcgi nginx-light
 curl python3 openssl jq groff-base procps clang libclang-rt-14-dev
-debhelper dh-autoreconf lintian dpkg-dev fakeroot"
+debhelper dh-autoreconf lintian dpkg-dev fakeroot prometheus"
 case ${1:-} in
 '') ;;
 --test) PKGS="$PKGS $TEST_PKGS" ;;

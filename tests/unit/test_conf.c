@@ -249,6 +249,14 @@ main(void)
 	ok(c != NULL && c->streams[0].signature_covers == CONF_SIGCOV_QUERY,
 	    "signature_covers = query");
 	conf_free(c);
+	/* A global secret before any stream (its offset may be a stream's). */
+	c = load("metrics = yes\nmetrics_token = t\nmetrics_file = /m.prom\n"
+	    "[stream a]\nid = x\n", 0600);
+	ok(c != NULL && c->metrics && c->has_secret &&
+	    strcmp(c->metrics_token, "t") == 0 &&
+	    strcmp(c->metrics_file, "/m.prom") == 0,
+	    "metrics, metrics_token (a secret), metrics_file");
+	conf_free(c);
 	test_std_secret();
 	test_file_rules();
 	unlink(path);
