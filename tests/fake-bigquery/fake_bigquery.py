@@ -11,12 +11,13 @@ int64 values are JSON strings, as Google sends them.  BigQuery's own rules
 Usage:
   fake_bigquery.py --listen 127.0.0.1:0 --port-file FILE --public-key PUB.pem
       [--polls-to-done N] [--token-lifetime SECS] [--faults JSON|@FILE]
-      [--seed N] [--state FILE] [--quiet]
+      [--seed N] [--state FILE] [--quiet] [--page-rows N]
 The bound port is written to --port-file (atomically) once listening.  With
 --state, jobs, tables, upload sessions, issued tokens and counters are saved
 to FILE (tmp + rename) after every change and reloaded at start: a test may
 kill the fake and start it again on the same state.  One log line a request
-goes to stderr unless --quiet.
+goes to stderr unless --quiet.  --page-rows N: tabledata.list pages hold at
+most N rows whatever maxResults asks (Google cuts pages by size too).
 
 Endpoints
   POST /token   OAuth2 token endpoint, form-encoded.
@@ -303,6 +304,7 @@ class App:
         self.token_ttl = self.default_ttl = args.token_lifetime
         self.state_file = args.state
         self.quiet = args.quiet
+        self.page_rows = args.page_rows
         self.rng = random.Random(args.seed)
         self.faults = []
         self.tokens = {}
@@ -842,6 +844,8 @@ class App:
             if len(fields) != len(want):
                 raise invalid("Invalid selectedFields: %s" %
                               q["selectedFields"])
+        if self.page_rows:
+            limit = min(limit or self.page_rows, self.page_rows)
         rows = tab["rows"][off:off + (limit or 100000)]
         res = {"kind": "bigquery#tableDataList", "etag": str(len(tab["rows"])),
                "totalRows": str(len(tab["rows"]))}
@@ -1181,6 +1185,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--state")
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--page-rows", type=int, default=0)
     args = ap.parse_args()
     host, _, port = args.listen.rpartition(":")
     app = App(args)
