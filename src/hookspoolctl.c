@@ -1297,8 +1297,10 @@ ctl_audit_compare(struct ctl_audit_run *a, unsigned long *missing,
 	const char *id;
 	int cmp;
 
-	qsort(a->kept, a->nkept, sizeof *a->kept, ctl_audit_cmp_kept);
-	qsort(a->rows, a->nrows, sizeof *a->rows, ctl_audit_cmp_row);
+	if (a->nkept > 0)
+		qsort(a->kept, a->nkept, sizeof *a->kept, ctl_audit_cmp_kept);
+	if (a->nrows > 0)
+		qsort(a->rows, a->nrows, sizeof *a->rows, ctl_audit_cmp_row);
 	while (i < a->nkept || j < a->nrows) {
 		cmp = i == a->nkept ? 1 : j == a->nrows ? -1 :
 		    strcmp(a->kept[i].id, a->rows[j]);
