@@ -53,7 +53,7 @@ struct bq {
 	long		 job_timeout;
 	long		 pace_ms;
 	int		 tries;
-	char		**tables;	/* known to exist (tables.get said so) */
+	char		**tables;	/* tables.get found them */
 	size_t		 ntables;
 };
 

@@ -97,7 +97,8 @@ json_t		*bq_job_json(const struct conf *, const struct conf_stream *,
  * to the callback.  BQ_NOTFOUND: no such table; otherwise as above, with
  * BigQuery's reason and message in *why (allocated) on failure.
  */
-enum bq_result	 bq_table_get(struct bq *, const char *, json_t **, char **);
+enum bq_result	 bq_table_get(struct bq *, const char *, json_t **,
+		    char **);
 enum bq_result	 bq_table_rows(struct bq *, const char *, const char *,
 		    void (*)(void *, json_t *), void *, char **);
 

@@ -72,7 +72,7 @@ struct conf_stream {
 	long		 partition_expiration; /* seconds, 0: never */
 	int		 require_partition_filter;
 	char		*clustering;	/* as written */
-	int		 cluster[CONF_MAX_CLUSTER]; /* hit.h enum, by conf_load */
+	int		 cluster[CONF_MAX_CLUSTER]; /* hit.h enum */
 	size_t		 ncluster;
 	char		*table_description;
 	size_t		 max_body;

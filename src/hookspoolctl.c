@@ -1137,8 +1137,8 @@ struct ctl_audit_run {
 	size_t		 nkept, capkept;
 	char		(*rows)[HIT_ID_LEN]; /* the table's hit_ids */
 	size_t		 nrows, caprows;
-	unsigned long	 odd;		/* lines or rows without a hit_id */
-	int		 id_first;	/* hit_id before date in the cells */
+	unsigned long	 odd;		/* lines, rows without a hit_id */
+	int		 id_first;	/* hit_id first in the cells */
 };
 
 /* A hit_id as hookspool makes them fits; anything else is odd. */
