@@ -39,6 +39,7 @@
 #define BQ_SLEEP_MAX_MS	60000L	/* a longer Retry-After: leave it to cron */
 #define BQ_MESSAGE_MAX	4000
 #define BQ_ROW_ERRORS	5	/* row errors kept in the message */
+#define BQ_PAGE_ROWS	5000	/* tabledata.list rows asked per page */
 
 struct bq {
 	struct http	*http;
@@ -52,6 +53,8 @@ struct bq {
 	long		 job_timeout;
 	long		 pace_ms;
 	int		 tries;
+	char		**tables;	/* tables.get found them */
+	size_t		 ntables;
 };
 
 struct bq *
@@ -101,6 +104,9 @@ bq_free(struct bq *bq)
 	free(bq->base);
 	free(bq->project);
 	free(bq->location);
+	while (bq->ntables > 0)
+		free(bq->tables[--bq->ntables]);
+	free(bq->tables);
 	free(bq);
 }
 
@@ -472,15 +478,22 @@ bq_job_config(const char *project, const char *location, const char *job_id,
 	ref = json_pack("{s:s, s:s}", "projectId", project, "jobId", job_id);
 	if (ref != NULL && location != NULL && *location != '\0')
 		json_object_set_new(ref, "location", json_string(location));
+	/*
+	 * ALLOW_FIELD_ADDITION: a column added to the stream is added to
+	 * the table; with it BigQuery also takes a load that leaves out a
+	 * NULLABLE column the table has (dropped from the stream: it stays
+	 * in the table, NULL in the new rows).
+	 */
 	load = json_pack("{s:s, s:{s:O}, s:{s:s, s:s, s:s}, s:s, s:s, "
-	    "s:{s:s, s:s}}",
+	    "s:{s:s, s:s}, s:[s]}",
 	    "sourceFormat", "NEWLINE_DELIMITED_JSON",
 	    "schema", "fields", fields,
 	    "destinationTable", "projectId", tp, "datasetId", td,
 	    "tableId", tt,
 	    "createDisposition", "CREATE_IF_NEEDED",
 	    "writeDisposition", "WRITE_APPEND",
-	    "timePartitioning", "type", "DAY", "field", "date");
+	    "timePartitioning", "type", "DAY", "field", "date",
+	    "schemaUpdateOptions", "ALLOW_FIELD_ADDITION");
 	if (ref != NULL && load != NULL)
 		job = json_pack("{s:o, s:{s:o}}", "jobReference", ref,
 		    "configuration", "load", load);
@@ -510,6 +523,49 @@ bq_job_json(const struct conf *conf, const struct conf_stream *st,
 	    fields);
 	json_decref(fields);
 	return job;
+}
+
+int
+bq_table_options_wanted(const struct conf_stream *st)
+{
+	return st->partition_expiration > 0 || st->require_partition_filter ||
+	    st->ncluster > 0 || st->table_description != NULL;
+}
+
+/*
+ * The stream's table options, into a load job's configuration: they
+ * shape the table the load creates.  Google keeps requirePartitionFilter
+ * of a load in timePartitioning (deprecated there, the only place a load
+ * job has).  -1 when job is not a load job.
+ */
+int
+bq_job_table_options(json_t *job, const struct conf_stream *st)
+{
+	json_t *load, *tpart, *names;
+	size_t i;
+
+	load = json_object_get(json_object_get(job, "configuration"), "load");
+	tpart = json_object_get(load, "timePartitioning");
+	if (!json_is_object(tpart))
+		return -1;
+	if (st->partition_expiration > 0)
+		json_object_set_new(tpart, "expirationMs", json_sprintf("%lld",
+		    (long long)st->partition_expiration * 1000));
+	if (st->require_partition_filter)
+		json_object_set_new(tpart, "requirePartitionFilter",
+		    json_true());
+	if (st->ncluster > 0) {
+		names = json_array();
+		for (i = 0; i < st->ncluster; i++)
+			json_array_append_new(names, json_string(
+			    hit_columns[st->cluster[i]].name));
+		json_object_set_new(load, "clustering",
+		    json_pack("{s:o}", "fields", names));
+	}
+	if (st->table_description != NULL)
+		json_object_set_new(load, "destinationTableProperties",
+		    json_pack("{s:s}", "description", st->table_description));
+	return 0;
 }
 
 /*
@@ -733,6 +789,210 @@ bq_job_get(struct bq *bq, const char *job_id, struct bq_job *job)
 	}
 	http_resp_release(&r);
 	free(url);
+	return res;
+}
+
+/*
+ * An authorised GET of a JSON object, with bounded retries of transient
+ * failures: BQ_OK (*out set), BQ_NOTFOUND (404), or the class of the
+ * failure with BigQuery's reason and message in *job.
+ */
+static enum bq_result
+bq_get_json(struct bq *bq, const char *url, struct bq_job *job,
+    json_t **out)
+{
+	struct http_req req;
+	struct http_resp r;
+	enum bq_result res;
+	char *safe;
+	long ms;
+	int n;
+
+	*out = NULL;
+	http_resp_init(&r);
+	for (n = 0;; n++) {
+		memset(&req, 0, sizeof req);
+		req.method = "GET";
+		req.url = url;
+		res = bq_call(bq, &req, NULL, &r, job);
+		if (res == BQ_OK && r.status >= 200 && r.status < 300) {
+			*out = json_loadb(buf_str(&r.body), r.body.len, 0,
+			    NULL);
+			if (!json_is_object(*out)) {
+				json_decref(*out);
+				*out = NULL;
+				bq_job_error(job, BQ_RETRY, "badAnswer",
+				    "HTTP %ld without a JSON object", r.status);
+				res = BQ_RETRY;
+			}
+		} else if (res == BQ_OK && r.status == 404) {
+			(void)bq_refused(job, &r);
+			res = job->result = BQ_NOTFOUND;
+		} else if (res == BQ_OK)
+			res = bq_refused(job, &r);
+		if (res != BQ_RETRY || n + 1 >= bq->tries ||
+		    (ms = bq_backoff(bq, n, job->retry_after)) < 0)
+			break;
+		safe = http_url_nosecret(url);
+		log_info("bq: GET %s: %s, again in %ld ms", safe, job->message,
+		    ms);
+		free(safe);
+		bq_sleep_ms(ms);
+	}
+	http_resp_release(&r);
+	return res;
+}
+
+/*
+ * {api_base}/bigquery/v2/projects/P/datasets/D/tables/T; NULL for a bad
+ * name, said in *why (when not NULL).
+ */
+static char *
+bq_table_url(const struct bq *bq, const char *table, char **why)
+{
+	char *tp, *td, *tt, *p, *d, *t, *url;
+
+	if (bq_table_split(table, bq->project, &tp, &td, &tt) == -1) {
+		if (why != NULL)
+			*why = xasprintf("table '%s' is not "
+			    "project.dataset.table", table);
+		return NULL;
+	}
+	p = http_url_escape(tp);
+	d = http_url_escape(td);
+	t = http_url_escape(tt);
+	url = xasprintf("%s/bigquery/v2/projects/%s/datasets/%s/tables/%s",
+	    bq->base, p, d, t);
+	free(tp);
+	free(td);
+	free(tt);
+	free(p);
+	free(d);
+	free(t);
+	return url;
+}
+
+/* The message of a failed call, for the caller (allocated). */
+static void
+bq_why(struct bq_job *job, const char *table, char **why)
+{
+	if (why != NULL)
+		*why = xasprintf("table %s: %s%s%s", table,
+		    job->reason != NULL ? job->reason : "error",
+		    job->message != NULL ? ": " : "",
+		    job->message != NULL ? job->message : "");
+}
+
+enum bq_result
+bq_table_get(struct bq *bq, const char *table, json_t **out, char **why)
+{
+	struct bq_job job;
+	enum bq_result res;
+	char *url;
+
+	*out = NULL;
+	if (why != NULL)
+		*why = NULL;
+	if ((url = bq_table_url(bq, table, why)) == NULL)
+		return BQ_CONFIG;
+	bq_job_init(&job);
+	if ((res = bq_get_json(bq, url, &job, out)) != BQ_OK)
+		bq_why(&job, table, why);
+	bq_job_release(&job);
+	free(url);
+	return res;
+}
+
+/*
+ * tabledata.list of the given fields (comma-separated), page after page:
+ * fn gets each row's cells (the "f" array, in the table's order).
+ */
+enum bq_result
+bq_table_rows(struct bq *bq, const char *table, const char *fields,
+    void (*fn)(void *, json_t *), void *arg, char **why)
+{
+	struct bq_job job;
+	enum bq_result res = BQ_OK;
+	json_t *j = NULL, *row;
+	const char *next;
+	char *base, *sel, *tok = NULL, *url;
+	size_t i;
+
+	if (why != NULL)
+		*why = NULL;
+	if ((base = bq_table_url(bq, table, why)) == NULL)
+		return BQ_CONFIG;
+	bq_job_init(&job);
+	sel = http_url_escape(fields);
+	for (;;) {
+		url = xasprintf("%s/data?maxResults=%d&selectedFields=%s%s%s",
+		    base, BQ_PAGE_ROWS, sel, tok != NULL ? "&pageToken=" : "",
+		    tok != NULL ? tok : "");
+		res = bq_get_json(bq, url, &job, &j);
+		free(url);
+		if (res != BQ_OK) {
+			bq_why(&job, table, why);
+			break;
+		}
+		json_array_foreach(json_object_get(j, "rows"), i, row)
+			fn(arg, json_object_get(row, "f"));
+		next = json_string_value(json_object_get(j, "pageToken"));
+		if (next == NULL || *next == '\0') {
+			json_decref(j);
+			break;
+		}
+		/* The same token twice would page for ever. */
+		url = http_url_escape(next);
+		if (tok != NULL && strcmp(url, tok) == 0) {
+			free(url);
+			json_decref(j);
+			if (why != NULL)
+				*why = xasprintf("table %s: tabledata.list "
+				    "gave the same page token twice", table);
+			res = BQ_RETRY;
+			break;
+		}
+		free(tok);
+		tok = url;
+		json_decref(j);
+	}
+	bq_job_release(&job);
+	free(tok);
+	free(sel);
+	free(base);
+	return res;
+}
+
+/*
+ * Does the stream's table exist?  Asked only for a stream with table
+ * options, which go with a load that creates the table and only with it:
+ * sent to an existing table, another clustering or description fails the
+ * job.  A table seen once is remembered for the run.
+ */
+static enum bq_result
+bq_table_known(struct bq *bq, const char *table, struct bq_job *job)
+{
+	enum bq_result res;
+	json_t *t = NULL;
+	char *url;
+	size_t i;
+
+	for (i = 0; i < bq->ntables; i++)
+		if (strcmp(bq->tables[i], table) == 0)
+			return BQ_OK;
+	if ((url = bq_table_url(bq, table, NULL)) == NULL) {
+		bq_job_error(job, BQ_CONFIG, "invalid", "table '%s' is not "
+		    "project.dataset.table", table);
+		return BQ_CONFIG;
+	}
+	res = bq_get_json(bq, url, job, &t);
+	json_decref(t);
+	free(url);
+	if (res == BQ_OK) {
+		bq->tables = xreallocarray(bq->tables, bq->ntables + 1,
+		    sizeof *bq->tables);
+		bq->tables[bq->ntables++] = xstrdup(table);
+	}
 	return res;
 }
 
@@ -1071,6 +1331,20 @@ bq_job_insert(struct bq *bq, const struct conf_stream *st,
 		bq_job_error(job, BQ_CONFIG, "invalid",
 		    "cannot build the load job of stream '%s'", st->name);
 		return BQ_CONFIG;
+	}
+	if (bq_table_options_wanted(st)) {
+		res = bq_table_known(bq, st->table, job);
+		if (res == BQ_FAILED)
+			log_warnx("bq: stream '%s': cannot look table %s up "
+			    "(%s), sending its table options", st->name,
+			    st->table, job->message);
+		if (res == BQ_NOTFOUND || res == BQ_FAILED)
+			(void)bq_job_table_options(j, st);
+		else if (res != BQ_OK) {
+			json_decref(j);
+			return res;
+		}
+		bq_job_clear(job);
 	}
 	json = json_dumps(j, JSON_COMPACT);
 	json_decref(j);

@@ -6,7 +6,11 @@
  *
  * bq_job_insert() uploads the data (multipart up to conf->multipart_max,
  * else a resumable session in conf->chunk_size chunks) with the load
- * configuration and returns BQ_OK when the job exists at BigQuery: just
+ * configuration (schemaUpdateOptions ALLOW_FIELD_ADDITION: the stream may
+ * gain and lose NULLABLE columns; the stream's table options only when
+ * tables.get says the table does not exist yet, since BigQuery fails a
+ * load that names another clustering or description than an existing
+ * table's) and returns BQ_OK when the job exists at BigQuery: just
  * created, or already there (409: looked up with jobs.get).  The job may
  * not be done yet: bq_job_wait() polls it until status.state is DONE or
  * conf->job_timeout has passed.  bq_job_get() is one lookup and is the
@@ -87,6 +91,17 @@ enum bq_result	 bq_job_wait(struct bq *, struct bq_job *);
 json_t		*bq_job_json(const struct conf *, const struct conf_stream *,
 		    const char *);
 
+/*
+ * Reading a table (hookspoolctl audit): tables.get (the Table resource in
+ * *out) and tabledata.list of some fields, every page, each row's cells
+ * to the callback.  BQ_NOTFOUND: no such table; otherwise as above, with
+ * BigQuery's reason and message in *why (allocated) on failure.
+ */
+enum bq_result	 bq_table_get(struct bq *, const char *, json_t **,
+		    char **);
+enum bq_result	 bq_table_rows(struct bq *, const char *, const char *,
+		    void (*)(void *, json_t *), void *, char **);
+
 /* The pure parts, for the unit tests. */
 const char	*bq_result_name(enum bq_result);
 int		 bq_job_id_ok(const char *);
@@ -99,5 +114,7 @@ json_t		*bq_job_config(const char *, const char *, const char *,
 int		 bq_table_split(const char *, const char *, char **, char **,
 		    char **);
 int		 bq_parse_range(const char *, uint64_t, uint64_t *);
+int		 bq_table_options_wanted(const struct conf_stream *);
+int		 bq_job_table_options(json_t *, const struct conf_stream *);
 
 #endif

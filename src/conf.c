@@ -117,6 +117,13 @@ static const struct conf_key conf_keys[] = {
 	{ "table", SC_STREAM, T_STR, S(table), NULL, 0, 0 },
 	{ "utc_offset", SC_STREAM, T_OFFSET, S(utc_offset), "+00:00", 0, 0 },
 	{ "columns", SC_STREAM, T_COLUMNS, S(ncolumns), "", 0, 0 },
+	{ "partition_expiration", SC_STREAM, T_DURATION,
+	    S(partition_expiration), "0", 0, 100 * 366 * 86400L },
+	{ "require_partition_filter", SC_STREAM, T_BOOL,
+	    S(require_partition_filter), "no", 0, 0 },
+	{ "clustering", SC_STREAM, T_STR, S(clustering), NULL, 0, 0 },
+	{ "table_description", SC_STREAM, T_STR, S(table_description), NULL,
+	    0, 0 },
 	{ "max_body", SC_STREAM, T_SIZE, S(max_body), "1M",
 	    0, (uint64_t)1 << 31 },
 	{ "methods", SC_STREAM, T_METHODS, S(methods), "POST PUT GET HEAD",
@@ -730,6 +737,61 @@ conf_check_std_secret(struct conf_parse *p, const struct conf_stream *st)
 	free(key);
 }
 
+/*
+ * clustering: at most 4 of the stream's columns, none twice, none that
+ * BigQuery cannot cluster on (JSON, BYTES); kept in st->cluster.
+ */
+static void
+conf_check_clustering(struct conf_parse *p, struct conf_stream *st)
+{
+	char *copy, *word, *save = NULL;
+	const char *type;
+	size_t i, n = 0;
+	int col;
+
+	st->ncluster = 0;
+	if (st->clustering == NULL)
+		return;
+	copy = xstrdup(st->clustering);
+	for (word = strtok_r(copy, " \t,", &save); word != NULL;
+	    word = strtok_r(NULL, " \t,", &save)) {
+		if (++n > CONF_MAX_CLUSTER) {
+			conf_error(p, "stream '%s': clustering: at most %d "
+			    "columns", st->name, CONF_MAX_CLUSTER);
+			break;
+		}
+		col = hit_column_lookup(word);
+		for (i = 0; col >= HIT_COL_FIXED && i < st->ncolumns; i++)
+			if (st->columns[i] == col)
+				break;
+		if (col < 0 || (col >= HIT_COL_FIXED && i == st->ncolumns)) {
+			conf_error(p, "stream '%s': clustering: '%s' is not a "
+			    "column of the stream", st->name, word);
+			continue;
+		}
+		type = hit_columns[col].bq_type;
+		if (strcmp(type, "JSON") == 0 || strcmp(type, "BYTES") == 0) {
+			conf_error(p, "stream '%s': clustering: '%s' is a %s "
+			    "column, BigQuery cannot cluster on it", st->name,
+			    word, type);
+			continue;
+		}
+		for (i = 0; i < st->ncluster; i++)
+			if (st->cluster[i] == col)
+				break;
+		if (i < st->ncluster) {
+			conf_error(p, "stream '%s': clustering: '%s' named "
+			    "twice", st->name, word);
+			continue;
+		}
+		st->cluster[st->ncluster++] = col;
+	}
+	if (n == 0)
+		conf_error(p, "stream '%s': clustering: no column given",
+		    st->name);
+	free(copy);
+}
+
 /* Cross-key checks, once every key is read. */
 static void
 conf_check(struct conf_parse *p)
@@ -760,6 +822,7 @@ conf_check(struct conf_parse *p)
 		    strchr(s + 1, '.') == NULL))
 			conf_error(p, "stream '%s': table must be "
 			    "project.dataset.table", st->name);
+		conf_check_clustering(p, st);
 		if (st->response == CONF_RESP_FILE) {
 			if (conf_read_file(p, st->response_file,
 			    &st->response_body, &st->response_len,

@@ -58,6 +58,7 @@ enum conf_sig_policy {
 #define CONF_M_OPTIONS	0x10
 
 #define CONF_MAX_COLUMNS 16
+#define CONF_MAX_CLUSTER 4	/* BigQuery's limit of clustering columns */
 
 struct conf_stream {
 	char		*name;		/* [stream NAME]; also the spool folder */
@@ -67,6 +68,13 @@ struct conf_stream {
 	char		*utc_offset_str;
 	int		 columns[CONF_MAX_COLUMNS]; /* optional, hit.h enum */
 	size_t		 ncolumns;
+	/* Table options, used when the uploader creates the table. */
+	long		 partition_expiration; /* seconds, 0: never */
+	int		 require_partition_filter;
+	char		*clustering;	/* as written */
+	int		 cluster[CONF_MAX_CLUSTER]; /* hit.h enum */
+	size_t		 ncluster;
+	char		*table_description;
 	size_t		 max_body;
 	unsigned	 methods;
 	enum conf_response response;

@@ -2,7 +2,8 @@
 /*
  * hookspoolctl: the admin command, a table of verbs that work straight on
  * the spool with no daemon (status, list, show, hold, release, requeue,
- * replay, delete, check, repair, config, stream add).
+ * replay, delete, audit, check, repair, config, stream add).  audit alone
+ * talks to BigQuery, through bq.c with the uploader's credentials.
  *
  * Every spool file is read, moved and removed through spool.c; this file
  * never renames or unlinks one itself.  It is safe while the responder and
@@ -35,7 +36,11 @@
 #include <jansson.h>
 #include <uuid/uuid.h>
 
+#include "auth.h"
+#include "bq.h"
 #include "conf.h"
+#include "hit.h"
+#include "http.h"
 #include "log.h"
 #include "spool.h"
 #include "xmalloc.h"
@@ -82,6 +87,7 @@ static int	ctl_list(struct ctl *, int, char **);
 static int	ctl_show(struct ctl *, int, char **);
 static int	ctl_move(struct ctl *, int, char **);
 static int	ctl_replay(struct ctl *, int, char **);
+static int	ctl_audit(struct ctl *, int, char **);
 static int	ctl_check(struct ctl *, int, char **);
 static int	ctl_repair(struct ctl *, int, char **);
 static int	ctl_config(struct ctl *, int, char **);
@@ -97,6 +103,7 @@ static const struct ctl_verb ctl_verbs[] = {
 	{ "replay", ctl_replay,
 	    "replay batch ... | - | --since date [--until date]", 1 },
 	{ "delete", ctl_move, "delete batch ... | ALL [state] | -", 1 },
+	{ "audit", ctl_audit, "audit [--since date] [stream]", 1 },
 	{ "check", ctl_check, "check", 1 },
 	{ "repair", ctl_repair, "repair", 1 },
 	{ "config", ctl_config, "config [--check [--user user]]", 0 },
@@ -1112,6 +1119,347 @@ ctl_replay(struct ctl *ctl, int argc, char **argv)
 	ctl_walk(ctl, ST(SPOOL_DONE), ctl_replay_walked, &rr,
 	    &rr.run.counts.errors);
 	return ctl_op_report(&rr.run);
+}
+
+/* ---- audit --------------------------------------------------------------- */
+
+/* A hit_id kept in done/, with the batch (index in names) it is in. */
+struct ctl_audit_kept {
+	char		 id[HIT_ID_LEN];
+	size_t		 batch;
+};
+
+struct ctl_audit_run {
+	const char	*since;		/* YYYY-MM-DD, or NULL: all */
+	char		**names;	/* the done/ batches read */
+	size_t		 nnames;
+	struct ctl_audit_kept *kept;
+	size_t		 nkept, capkept;
+	char		(*rows)[HIT_ID_LEN]; /* the table's hit_ids */
+	size_t		 nrows, caprows;
+	unsigned long	 odd;		/* lines, rows without a hit_id */
+	int		 id_first;	/* hit_id first in the cells */
+};
+
+/* A hit_id as hookspool makes them fits; anything else is odd. */
+static int
+ctl_audit_id(const char *id, const char *date, const char *since,
+    char out[HIT_ID_LEN])
+{
+	if (id == NULL || strlen(id) >= HIT_ID_LEN)
+		return -1;
+	if (since != NULL && (date == NULL || strcmp(date, since) < 0))
+		return 0;
+	memcpy(out, id, strlen(id) + 1);
+	return 1;
+}
+
+static void
+ctl_audit_line(void *arg, unsigned long lineno, const char *line, size_t len,
+    const char *why)
+{
+	struct ctl_audit_run *a = arg;
+	struct ctl_audit_kept k;
+	json_t *j;
+	int rc;
+
+	(void)lineno;
+	if (why != NULL || (j = json_loadb(line, len, JSON_ALLOW_NUL,
+	    NULL)) == NULL) {
+		a->odd++;
+		return;
+	}
+	rc = ctl_audit_id(json_string_value(json_object_get(j, "hit_id")),
+	    json_string_value(json_object_get(j, "date")), a->since, k.id);
+	json_decref(j);
+	if (rc == -1)
+		a->odd++;
+	if (rc != 1)
+		return;
+	if (a->nkept == a->capkept) {
+		a->capkept = a->capkept ? a->capkept * 2 : 1024;
+		a->kept = xreallocarray(a->kept, a->capkept, sizeof *a->kept);
+	}
+	k.batch = a->nnames - 1;
+	a->kept[a->nkept++] = k;
+}
+
+static void
+ctl_audit_row(void *arg, json_t *cells)
+{
+	struct ctl_audit_run *a = arg;
+	const char *id, *date;
+	int rc;
+
+	id = json_string_value(json_object_get(json_array_get(cells,
+	    a->id_first ? 0 : 1), "v"));
+	date = json_string_value(json_object_get(json_array_get(cells,
+	    a->id_first ? 1 : 0), "v"));
+	if (a->nrows == a->caprows) {
+		a->caprows = a->caprows ? a->caprows * 2 : 1024;
+		a->rows = xreallocarray(a->rows, a->caprows, sizeof *a->rows);
+	}
+	if ((rc = ctl_audit_id(id, date, a->since, a->rows[a->nrows])) == 1)
+		a->nrows++;
+	else if (rc == -1)
+		a->odd++;
+}
+
+static int
+ctl_audit_cmp_kept(const void *x, const void *y)
+{
+	const struct ctl_audit_kept *a = x, *b = y;
+	int c = strcmp(a->id, b->id);
+
+	return c != 0 ? c : a->batch < b->batch ? -1 : a->batch > b->batch;
+}
+
+static int
+ctl_audit_cmp_row(const void *x, const void *y)
+{
+	return strcmp(x, y);
+}
+
+/*
+ * Read done/ (first: a batch is there only once its rows are in the
+ * table).  0, or -1 when a batch could not be read.
+ */
+static int
+ctl_audit_done(const char *dir, struct ctl_audit_run *a)
+{
+	struct spool_entry *v;
+	unsigned long good, bad;
+	size_t n, k;
+	char *path;
+	int rc = 0;
+
+	if (spool_list_batches(dir, SPOOL_DONE, NULL, &v, &n) == -1)
+		return -1;
+	for (k = 0; k < n; k++) {
+		a->names = xreallocarray(a->names, a->nnames + 1,
+		    sizeof *a->names);
+		a->names[a->nnames++] = xstrdup(v[k].name);
+		path = spool_path(dir, SPOOL_DONE, v[k].name);
+		/* 1: removed by keep_done meanwhile, no longer kept. */
+		if (spool_scan(path, 0, ctl_audit_line, a, &good, &bad) == -1)
+			rc = -1;
+		free(path);
+	}
+	spool_entries_free(v, n);
+	return rc;
+}
+
+/* Which of hit_id and date comes first in the table: -1 if one lacks. */
+static int
+ctl_audit_order(json_t *table)
+{
+	json_t *f;
+	const char *name;
+	size_t i;
+	int id = -1, date = -1;
+
+	json_array_foreach(json_object_get(json_object_get(table, "schema"),
+	    "fields"), i, f) {
+		name = json_string_value(json_object_get(f, "name"));
+		if (name != NULL && strcmp(name, "hit_id") == 0)
+			id = (int)i;
+		else if (name != NULL && strcmp(name, "date") == 0)
+			date = (int)i;
+	}
+	return id < 0 || date < 0 ? -1 : id < date;
+}
+
+/* The kept batches of sorted kept[from, to), comma-separated. */
+static void
+ctl_audit_batches(const struct ctl_audit_run *a, size_t from, size_t to)
+{
+	size_t i;
+
+	if (from == to)
+		printf("-");
+	for (i = from; i < to; i++)
+		if (i == from || a->kept[i].batch != a->kept[i - 1].batch)
+			printf("%s%s", i == from ? "" : ",",
+			    a->names[a->kept[i].batch]);
+	printf("\n");
+}
+
+/*
+ * Both lists sorted, walk them together: a kept hit_id with no row is
+ * missing, any hit_id with two rows or more is duplicated (with the
+ * batches that hold it, or "-" when none is kept).
+ */
+static void
+ctl_audit_compare(struct ctl_audit_run *a, unsigned long *missing,
+    unsigned long *dups)
+{
+	size_t i = 0, j = 0, k, c;
+	const char *id;
+	int cmp;
+
+	if (a->nkept > 0)
+		qsort(a->kept, a->nkept, sizeof *a->kept, ctl_audit_cmp_kept);
+	if (a->nrows > 0)
+		qsort(a->rows, a->nrows, sizeof *a->rows, ctl_audit_cmp_row);
+	while (i < a->nkept || j < a->nrows) {
+		cmp = i == a->nkept ? 1 : j == a->nrows ? -1 :
+		    strcmp(a->kept[i].id, a->rows[j]);
+		id = cmp <= 0 ? a->kept[i].id : a->rows[j];
+		for (k = i; cmp <= 0 && k < a->nkept &&
+		    strcmp(a->kept[k].id, id) == 0; k++)
+			continue;
+		for (c = 0; j < a->nrows && strcmp(a->rows[j], id) == 0; j++)
+			c++;
+		if (cmp <= 0 && c == 0) {
+			printf("missing %s ", id);
+			ctl_audit_batches(a, i, k);
+			(*missing)++;
+		} else if (c > 1) {
+			printf("duplicated %s %zu ", id, c);
+			ctl_audit_batches(a, i, cmp <= 0 ? k : i);
+			(*dups)++;
+		}
+		if (cmp <= 0)
+			i = k;
+	}
+}
+
+static void
+ctl_audit_free(struct ctl_audit_run *a)
+{
+	while (a->nnames > 0)
+		free(a->names[--a->nnames]);
+	free(a->names);
+	free(a->kept);
+	free(a->rows);
+	memset(a, 0, sizeof *a);
+}
+
+/* A bq failure -> the audit's exit code. */
+static int
+ctl_audit_exit(enum bq_result res)
+{
+	switch (res) {
+	case BQ_RETRY:
+	case BQ_QUOTA:
+		return EX_TEMPFAIL;
+	case BQ_CONFIG:
+		return EX_CONFIG;
+	default:
+		return EX_UNAVAILABLE;
+	}
+}
+
+static int
+ctl_audit_stream(struct ctl *ctl, struct bq *bq, const struct conf_stream *st,
+    const char *since)
+{
+	struct ctl_audit_run a;
+	enum bq_result res;
+	unsigned long missing = 0, dups = 0;
+	json_t *table = NULL;
+	char *dir, *why = NULL;
+	int rc = EX_OK;
+
+	memset(&a, 0, sizeof a);
+	a.since = since;
+	dir = spool_stream_dir(ctl->conf, st);
+	if (ctl_audit_done(dir, &a) == -1)
+		rc = EX_IOERR;
+	res = bq_table_get(bq, st->table, &table, &why);
+	if (res == BQ_OK && (a.id_first = ctl_audit_order(table)) == -1) {
+		log_warnx("audit: stream '%s': table %s has no hit_id or no "
+		    "date column", st->name, st->table);
+		rc = EX_DATAERR;
+		goto out;
+	}
+	if (res == BQ_OK)
+		res = bq_table_rows(bq, st->table, "hit_id,date",
+		    ctl_audit_row, &a, &why);
+	if (res == BQ_NOTFOUND)
+		log_warnx("audit: stream '%s': table %s does not exist",
+		    st->name, st->table);
+	else if (res != BQ_OK) {
+		log_warnx("audit: stream '%s': %s", st->name, why);
+		rc = ctl_audit_exit(res);
+		goto out;
+	}
+	ctl_audit_compare(&a, &missing, &dups);
+	printf("audit: stream %s: table %s: %zu hits kept in done/ (%zu "
+	    "batches), %zu rows read, %lu missing, %lu duplicated%s%s\n",
+	    st->name, st->table, a.nkept, a.nnames, a.nrows, missing, dups,
+	    since != NULL ? ", since " : "", since != NULL ? since : "");
+	if (a.odd > 0)
+		printf("audit: stream %s: %lu lines or rows without a hit_id "
+		    "skipped\n", st->name, a.odd);
+	if (rc == EX_OK && (missing > 0 || dups > 0))
+		rc = EX_DATAERR;
+out:
+	json_decref(table);
+	free(why);
+	free(dir);
+	ctl_audit_free(&a);
+	return rc;
+}
+
+/*
+ * The hit_ids kept in done/ against the table's rows (tabledata.list of
+ * hit_id and date): the proof of exactly once, on the user's own data.
+ * Exit 0 clean, 65 a hit_id missing or duplicated, 75 BigQuery could not
+ * be reached (try later), 69 it refused, 78 credentials unusable, 74 a
+ * kept batch unreadable; the worst over the streams.
+ */
+static int
+ctl_audit(struct ctl *ctl, int argc, char **argv)
+{
+	struct http *http = NULL;
+	struct auth *auth = NULL;
+	struct bq *bq = NULL;
+	const char *since = NULL, *only = NULL;
+	time_t t;
+	size_t i;
+	int n, rc = EX_OK;
+
+	for (n = 1; n < argc; n++) {
+		if (strcmp(argv[n], "--since") == 0 && n + 1 < argc &&
+		    strlen(argv[n + 1]) == 10 &&
+		    ctl_parse_date(argv[n + 1], 0, &t) == 0)
+			since = argv[++n];
+		else if (argv[n][0] != '-' && only == NULL)
+			only = argv[n];
+		else
+			usage();
+	}
+	if (only != NULL && conf_stream_by_name(ctl->conf, only) == NULL) {
+		log_warnx("no stream '%s'", only);
+		return EX_USAGE;
+	}
+	if ((http = http_new(ctl->conf)) == NULL) {
+		rc = EX_SOFTWARE;
+		goto out;
+	}
+	if ((auth = auth_new(ctl->conf, http)) == NULL ||
+	    (bq = bq_new(ctl->conf, http, auth)) == NULL) {
+		log_warnx("audit: cannot reach BigQuery with this "
+		    "configuration");
+		rc = EX_CONFIG;
+		goto out;
+	}
+	for (i = 0; i < ctl->conf->nstreams; i++) {
+		if (!ctl_selected(ctl, &ctl->conf->streams[i]) ||
+		    (only != NULL && strcmp(only,
+		    ctl->conf->streams[i].name) != 0))
+			continue;
+		n = ctl_audit_stream(ctl, bq, &ctl->conf->streams[i], since);
+		/* Worst first: credentials, unreachable, a mismatch. */
+		if (n != EX_OK && (rc == EX_OK || rc == EX_DATAERR))
+			rc = n;
+	}
+out:
+	bq_free(bq);
+	auth_free(auth);
+	http_free(http);
+	return rc;
 }
 
 /* ---- check and repair ---------------------------------------------------- */

@@ -154,6 +154,14 @@ is "$(field "$r" result)" failed "a bad row fails the job"
 check "the row error is in the message" grep -q "received_at" <<<"$r"
 is "$(rows test-project.ds.m)" 42 "and nothing of it is loaded"
 r=$(probe -c headers load test-project.ds.m job_schema "$T/b1")
+is "$(field "$r" result)" ok "a column added (ALLOW_FIELD_ADDITION): ok"
+# A column of another type is a mismatch no schemaUpdateOptions allows.
+curl -s -f -o /dev/null -X POST "$API/_fake/tables" --data-binary '{
+  "table": "test-project.ds.typed", "schema": {"fields": [
+    {"name": "hit_id", "type": "STRING", "mode": "REQUIRED"},
+    {"name": "received_at", "type": "STRING"}]},
+  "timePartitioning": {"type": "DAY"}}' || not_ok "the fake makes a table"
+r=$(probe load test-project.ds.typed job_schema2 "$T/b1")
 is "$(field "$r" result)/$(field "$r" reason)" failed/invalid "schema mismatch: failed, invalid"
 r=$(probe -L EU load test-project.ds.eu job_eu "$T/b1")
 is "$(field "$r" result)" ok "job in location EU"

@@ -36,6 +36,10 @@ TS_RE = re.compile(r"([0-9]{4})-([0-9]{1,2})-([0-9]{1,2})"
 TIME_RE = re.compile(r"[0-9]{1,2}:[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?\Z")
 DATETIME_RE = re.compile(r"[0-9]{4}-[0-9]{1,2}-[0-9]{1,2}([T ][0-9]{1,2}:"
                          r"[0-9]{2}(:[0-9]{2}(\.[0-9]{1,6})?)?)?\Z")
+SCHEMA_UPDATES = ("ALLOW_FIELD_ADDITION", "ALLOW_FIELD_RELAXATION")
+# Types a clustering column may have (creating-clustered-tables#limitations).
+CLUSTER_TYPES = {"STRING", "INTEGER", "NUMERIC", "BIGNUMERIC", "BOOLEAN",
+                 "DATE", "DATETIME", "TIMESTAMP"}
 ALIASES = {"INT64": "INTEGER", "FLOAT64": "FLOAT", "BOOL": "BOOLEAN"}
 TYPES = {"STRING", "BYTES", "INTEGER", "FLOAT", "NUMERIC", "BIGNUMERIC",
          "BOOLEAN", "TIMESTAMP", "DATE", "TIME", "DATETIME", "JSON"}
@@ -64,6 +68,9 @@ KNOWN = {
         "fields foreignTypeDefinition maxLength mode name policyTags "
         "precision rangeElementType roundingMode scale type",
     "timePartitioning": "expirationMs field requirePartitionFilter type",
+    "clustering": "fields",
+    "destinationTableProperties": "description expirationTime friendlyName "
+                                  "labels",
 }
 KNOWN = {k: set(v.split()) for k, v in KNOWN.items()}
 STATUS = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED",
@@ -360,9 +367,26 @@ def check_partitioning(tp, fields):
     if tp.get("type") not in ("DAY", "HOUR", "MONTH", "YEAR"):
         raise invalid("Invalid value for timePartitioning.type: %s is not a "
                       "valid value" % tp.get("type"))
+    out = {"type": tp["type"]}
+    exp = tp.get("expirationMs")
+    if exp is not None:
+        # int64 comes as a JSON string (a number is accepted too); 0 is
+        # invalid, a negative value means "never" to Google: refused here.
+        if isinstance(exp, bool) or not (
+                isinstance(exp, int) or (isinstance(exp, str) and
+                                         INT_RE.match(exp))) or int(exp) <= 0:
+            raise invalid("Invalid value for timePartitioning.expirationMs: "
+                          "%s" % json.dumps(exp))
+        out["expirationMs"] = str(int(exp))
+    rpf = tp.get("requirePartitionFilter")
+    if rpf is not None:
+        if not isinstance(rpf, bool):
+            raise invalid("Invalid value for timePartitioning."
+                          "requirePartitionFilter: %s" % json.dumps(rpf))
+        out["requirePartitionFilter"] = rpf
     field = tp.get("field")
     if field is None:
-        return {"type": tp["type"]}
+        return out
     if not isinstance(field, str) or not field:
         raise invalid("Invalid value for timePartitioning.field")
     if fields is not None:
@@ -375,7 +399,54 @@ def check_partitioning(tp, fields):
             raise invalid("The field specified for time partitioning can "
                           "only be of type TIMESTAMP, DATE or DATETIME. The "
                           "type found is: %s." % match[0]["type"])
-    return {"type": tp["type"], "field": field}
+    out["field"] = field
+    return out
+
+
+def check_clustering(cl, fields):
+    """The clustering column names (at most 4, top-level simple types)."""
+    check_keys(cl, "clustering")
+    names = cl.get("fields")
+    if not isinstance(names, list) or not names or not all(
+            isinstance(n, str) and n for n in names):
+        raise invalid("Invalid value for clustering.fields: a non-empty list "
+                      "of column names")
+    if len(names) > 4:
+        raise invalid("Too many clustering fields: %d, only 4 are allowed." %
+                      len(names))
+    if len({n.lower() for n in names}) != len(names):
+        raise invalid("Clustering fields cannot be repeated: %s" %
+                      ", ".join(names))
+    if fields is not None:
+        byname = {f["name"].lower(): f for f in fields}
+        for n in names:
+            f = byname.get(n.lower())
+            if f is None:
+                raise invalid("The field specified for clustering cannot be "
+                              "found in the schema.  Invalid field: %s." % n)
+            if f["type"] not in CLUSTER_TYPES or f["mode"] == "REPEATED":
+                raise invalid("Field %s is of type %s%s which is not "
+                              "supported for clustering." % (
+                                  n, "REPEATED " if f["mode"] == "REPEATED"
+                                  else "", f["type"]))
+    return names
+
+
+def check_update_options(opts, write, table_id):
+    """The schemaUpdateOptions of a load, as a set."""
+    if not isinstance(opts, list) or not all(isinstance(o, str)
+                                             for o in opts):
+        raise invalid("Invalid value for schemaUpdateOptions: a list of "
+                      "strings")
+    for o in opts:
+        if o not in SCHEMA_UPDATES:
+            raise invalid("Invalid schema update option: %s" % o)
+    if opts and not (write == "WRITE_APPEND" or (
+            write == "WRITE_TRUNCATE" and "$" in table_id)):
+        raise invalid("Schema update options should only be specified with "
+                      "WRITE_APPEND disposition, or with WRITE_TRUNCATE "
+                      "disposition on a table partition.")
+    return set(opts)
 
 
 def check_job(job, project):
@@ -440,6 +511,18 @@ def check_job(job, project):
     tp = None
     if load.get("timePartitioning") is not None:
         tp = check_partitioning(load["timePartitioning"], fields)
+    opts = check_update_options(load.get("schemaUpdateOptions") or [], wd, t)
+    cluster = None
+    if load.get("clustering") is not None:
+        cluster = check_clustering(load["clustering"], fields)
+    props = load.get("destinationTableProperties")
+    desc = None
+    if props is not None:
+        check_keys(props, "destinationTableProperties")
+        desc = props.get("description")
+        if desc is not None and not isinstance(desc, str):
+            raise invalid("Invalid value for destinationTableProperties."
+                          "description")
     mbr = load.get("maxBadRecords", 0)
     if not isinstance(mbr, int) or isinstance(mbr, bool) or mbr < 0:
         raise invalid("Invalid value for maxBadRecords: %r" % (mbr,))
@@ -448,35 +531,69 @@ def check_job(job, project):
         raise invalid("Invalid value for ignoreUnknownValues: %r" % (iuv,))
     return {"job_id": jid, "location": loc, "config": load, "fields": fields,
             "dest": [p, d, t], "create": cd, "write": wd, "tp": tp,
-            "max_bad": mbr, "ignore_unknown": iuv}
+            "max_bad": mbr, "ignore_unknown": iuv, "updates": sorted(opts),
+            "clustering": cluster, "description": desc}
 
 
-def part_spec(tp):
-    if not tp:
-        return "none"
-    return "interval(type:%s,field:%s)" % (tp["type"].lower(),
-                                           tp.get("field", "_PARTITIONTIME"))
+def part_spec(tp, clustering=None):
+    spec = "interval(type:%s,field:%s)" % (
+        tp["type"].lower(), tp.get("field", "_PARTITIONTIME")) if tp else \
+        "none"
+    if clustering:
+        spec += " clustering(%s)" % ",".join(clustering)
+    return spec
 
 
-def schema_diff(old, new):
-    """Why a load schema does not match the table's, or None."""
+def schema_diff(old, new, updates=()):
+    """Why a load schema does not fit the table's, or None, and the table's
+    schema after the load (the merge).
+
+    Without schemaUpdateOptions the load schema must be the table's (names,
+    types, modes; order free).  With ALLOW_FIELD_ADDITION a NULLABLE or
+    REPEATED field unknown to the table is added at its end (a REQUIRED one
+    never is).  With any option the load schema acts as a patch: a table
+    field it leaves out stays in the table, NULL in the loaded rows (as Google
+    behaves; a load without options still says "is missing in new schema"),
+    except a REQUIRED one, which only ALLOW_FIELD_RELAXATION may leave out (it
+    becomes NULLABLE).  ALLOW_FIELD_RELAXATION also lets a field go from
+    REQUIRED to NULLABLE.  Types never change.
+    """
+    updates = set(updates)
+    add = "ALLOW_FIELD_ADDITION" in updates
+    relax = "ALLOW_FIELD_RELAXATION" in updates
     o = {f["name"].lower(): f for f in old}
     n = {f["name"].lower(): f for f in new}
+    merged = [dict(f) for f in old]
     for f in new:
-        if f["name"].lower() not in o:
-            return "Cannot add fields (field: %s)" % f["name"]
-    for f in old:
-        if f["name"].lower() not in n:
-            return "Field %s is missing in new schema" % f["name"]
-    for f in new:
-        g = o[f["name"].lower()]
+        if f["name"].lower() in o:
+            continue
+        if not add:
+            return "Cannot add fields (field: %s)" % f["name"], None
+        if f["mode"] == "REQUIRED":
+            return ("Cannot add required fields to an existing schema. "
+                    "(field: %s)" % f["name"]), None
+        merged.append(dict(f))
+    for g in merged[:len(old)]:
+        f = n.get(g["name"].lower())
+        if f is None:
+            if not updates:
+                return "Field %s is missing in new schema" % g["name"], None
+            if g["mode"] == "REQUIRED":
+                if not relax:
+                    return ("Field %s has changed mode from REQUIRED to "
+                            "NULLABLE" % g["name"]), None
+                g["mode"] = "NULLABLE"
+            continue
         if g["type"] != f["type"]:
             return "Field %s has changed type from %s to %s" % (
-                f["name"], g["type"], f["type"])
+                f["name"], g["type"], f["type"]), None
         if g["mode"] != f["mode"]:
+            if g["mode"] == "REQUIRED" and f["mode"] == "NULLABLE" and relax:
+                g["mode"] = "NULLABLE"
+                continue
             return "Field %s has changed mode from %s to %s" % (
-                f["name"], g["mode"], f["mode"])
-    return None
+                f["name"], g["mode"], f["mode"]), None
+    return None, merged
 
 
 def parse_multipart(ctype, body):

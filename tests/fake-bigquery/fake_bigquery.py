@@ -11,12 +11,13 @@ int64 values are JSON strings, as Google sends them.  BigQuery's own rules
 Usage:
   fake_bigquery.py --listen 127.0.0.1:0 --port-file FILE --public-key PUB.pem
       [--polls-to-done N] [--token-lifetime SECS] [--faults JSON|@FILE]
-      [--seed N] [--state FILE] [--quiet]
+      [--seed N] [--state FILE] [--quiet] [--page-rows N]
 The bound port is written to --port-file (atomically) once listening.  With
 --state, jobs, tables, upload sessions, issued tokens and counters are saved
 to FILE (tmp + rename) after every change and reloaded at start: a test may
 kill the fake and start it again on the same state.  One log line a request
-goes to stderr unless --quiet.
+goes to stderr unless --quiet.  --page-rows N: tabledata.list pages hold at
+most N rows whatever maxResults asks (Google cuts pages by size too).
 
 Endpoints
   POST /token   OAuth2 token endpoint, form-encoded.
@@ -64,7 +65,10 @@ Endpoints
       US and EU jobs are found, as with Google.
   GET /bigquery/v2/projects/P/datasets/D/tables/T        tables.get
   GET /bigquery/v2/projects/P/datasets/D/tables/T/data   tabledata.list
-      (maxResults, pageToken, startIndex, formatOptions.useInt64Timestamp).
+      (maxResults, pageToken, startIndex, selectedFields (cells in the
+      table's order), formatOptions.useInt64Timestamp).  tables.get has the
+      schema, timePartitioning (with expirationMs, requirePartitionFilter),
+      requirePartitionFilter, clustering and description.
       Cells as Google gives them: INTEGER, FLOAT, DATE, BOOLEAN ("true") as
       strings, JSON as its text, TIMESTAMP as seconds like "1.603131452E9".
   Datasets are not modelled: any dataset exists.
@@ -81,11 +85,19 @@ More bad rows than maxBadRecords (default 0) -> DONE with errorResult
 table encountered too many errors, giving up. Rows: R; errors: E. Please look
 into the errors[] collection for more details."} and errors[] entries naming
 the byte position, the field and the line ("location"); nothing is written.
-CREATE_IF_NEEDED makes the table with the job's schema and timePartitioning;
+CREATE_IF_NEEDED makes the table with the job's schema, timePartitioning
+(expirationMs, requirePartitionFilter kept), clustering (at most 4 fields of
+the schema, simple types) and destinationTableProperties.description;
 CREATE_NEVER on a missing table -> errorResult notFound.  A schema differing
-from an existing table's (names, types, modes) -> errorResult invalid
-"Provided Schema does not match Table P:D.T. Field X has changed type from
-INTEGER to STRING"; other timePartitioning -> invalid.  WRITE_APPEND appends,
+from an existing table's -> errorResult invalid "Provided Schema does not
+match Table P:D.T. Field X has changed type from INTEGER to STRING", or
+"Cannot add fields (field: X)", "Field X is missing in new schema"; what
+schemaUpdateOptions (WRITE_APPEND only) allow is in bqrules.schema_diff: with
+ALLOW_FIELD_ADDITION new NULLABLE fields are added, and with any option a
+NULLABLE field the load leaves out stays in the table, NULL in the new rows.
+Other timePartitioning (type, field), or clustering named and different ->
+invalid "Incompatible table partitioning specification"; a description named
+and different -> invalid.  WRITE_APPEND appends,
 WRITE_TRUNCATE replaces, WRITE_EMPTY on a non-empty table -> duplicate.
 Success: statistics.load {inputFiles, inputFileBytes, outputRows, outputBytes,
 badRecords} and creationTime/startTime/endTime (ms), all strings.
@@ -100,7 +112,11 @@ Test control (no auth, no faults):
   GET  /_fake/rows?table=P.D.T   the rows, one JSON object a line (values as
                         loaded: INTEGER as numbers, JSON as values)
   POST /_fake/tables    {"table":"P.D.T","schema":{"fields":[...]},
-                        "timePartitioning":{...}} makes an empty table
+                        "timePartitioning":{...}, "clustering":{...},
+                        "description":"..."} makes an empty table
+  POST /_fake/rows      {"table":"P.D.T","delete":{F: V}} removes the rows
+                        whose field F is V, {"duplicate":{F: V}} appends a
+                        copy of each; -> {"rows": how many matched}
   POST /_fake/reset     forget jobs, tables, sessions, counters and faults,
                         undo token_ttl (issued tokens stay valid: see
                         expire_tokens)
@@ -164,7 +180,8 @@ import urllib.parse
 
 sys.dont_write_bytecode = True  # keep the source tree clean
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bqrules import (REASON, ApiError, check_job, check_partitioning,  # noqa
+from bqrules import (REASON, ApiError, check_clustering,  # noqa
+                     check_job, check_partitioning,
                      check_schema, invalid, loads, parse_multipart,
                      parse_ndjson, part_spec, row_bytes, row_cells,
                      schema_diff)
@@ -291,6 +308,7 @@ class App:
         self.token_ttl = self.default_ttl = args.token_lifetime
         self.state_file = args.state
         self.quiet = args.quiet
+        self.page_rows = args.page_rows
         self.rng = random.Random(args.seed)
         self.faults = []
         self.tokens = {}
@@ -551,19 +569,32 @@ class App:
                              label)
         if tab is not None and fields is None:
             fields = tab["schema"]
+        merged = fields
         if tab is not None and job["write"] != "WRITE_TRUNCATE":
-            why = schema_diff(tab["schema"], fields)
+            why, merged = schema_diff(tab["schema"], fields, job["updates"])
             if why:
                 return self.fail(job, "invalid", "Provided Schema does not "
                                  "match Table %s. %s" % (label, why))
-            if job["tp"] is not None and part_spec(job["tp"]) != part_spec(
-                    tab["tp"]):
+            # Clustering is checked with the partitioning, and only when the
+            # job names it, as Google does; expiration is not compared.
+            jcl = job["clustering"]
+            tcl = tab.get("clustering") if jcl is not None else None
+            if (job["tp"] is not None and part_spec(job["tp"]) != part_spec(
+                    tab["tp"])) or [c.lower() for c in jcl or []] != [
+                        c.lower() for c in tcl or []]:
                 return self.fail(job, "invalid", "Incompatible table "
                                  "partitioning specification. Expects "
                                  "partitioning specification %s, but input "
                                  "partitioning specification is %s" % (
-                                     part_spec(tab["tp"]),
-                                     part_spec(job["tp"])))
+                                     part_spec(tab["tp"], tcl),
+                                     part_spec(job["tp"] or tab["tp"],
+                                               jcl)))
+            if job["description"] is not None and job["description"] != \
+                    tab.get("description", ""):
+                return self.fail(job, "invalid", "The description of the "
+                                 "existing table %s differs from the one in "
+                                 "destinationTableProperties; it is used only "
+                                 "when the load creates the table" % label)
         if fields is None:
             return self.fail(job, "invalid", "No schema specified on job or "
                              "table.")
@@ -576,7 +607,11 @@ class App:
         if tab is None or job["write"] == "WRITE_TRUNCATE":
             tab = self.tables[key] = {
                 "schema": fields, "tp": job["tp"], "rows": [], "bytes": 0,
-                "created": now_ms(), "location": job["location"]}
+                "created": now_ms(), "location": job["location"],
+                "clustering": job["clustering"],
+                "description": job["description"]}
+        else:
+            tab["schema"] = merged
         tab["rows"].extend(rows)
         tab["bytes"] += out
         tab["modified"] = now_ms()
@@ -737,6 +772,28 @@ class App:
 
     # --- tables
 
+    def edit_rows(self, h):
+        """The admin's hand on a table: delete or duplicate the rows whose
+        field equals a value (what a DML DELETE, or a second load, does)."""
+        try:
+            doc = json.loads(h.body)
+            p, d, t = doc["table"].replace(":", ".").split(".")
+            ops = [(k, doc[k]) for k in ("delete", "duplicate") if k in doc]
+            (op, where), = ops
+            (field, value), = where.items()
+        except (ValueError, KeyError, TypeError, AttributeError):
+            raise invalid("fake-bigquery: want {\"table\":\"P.D.T\", "
+                          "\"delete\"|\"duplicate\": {FIELD: VALUE}}") \
+                from None
+        tab = self.table(p, d, t)
+        hit = [r for r in tab["rows"] if r.get(field) == value]
+        if op == "delete":
+            tab["rows"] = [r for r in tab["rows"] if r.get(field) != value]
+        else:
+            tab["rows"].extend(dict(r) for r in hit)
+        self.save()
+        return 200, [], {"rows": len(hit)}
+
     def table(self, p, d, t):
         tab = self.tables.get("%s.%s.%s" % (p, d, t))
         if tab is None:
@@ -760,6 +817,12 @@ class App:
                "type": "TABLE", "location": tab["location"]}
         if tab["tp"]:
             res["timePartitioning"] = tab["tp"]
+            res["requirePartitionFilter"] = tab["tp"].get(
+                "requirePartitionFilter", False)
+        if tab.get("clustering"):
+            res["clustering"] = {"fields": tab["clustering"]}
+        if tab.get("description") is not None:
+            res["description"] = tab["description"]
         return 200, [], res
 
     def tabledata(self, h, p, d, t):
@@ -777,6 +840,16 @@ class App:
             raise invalid("Invalid maxResults, startIndex or pageToken") \
                 from None
         int64ts = q.get("formatOptions.useInt64Timestamp") == "true"
+        fields = tab["schema"]
+        if q.get("selectedFields"):
+            # The chosen fields, in the table's order, as Google gives them.
+            want = {x.strip().lower() for x in q["selectedFields"].split(",")}
+            fields = [f for f in fields if f["name"].lower() in want]
+            if len(fields) != len(want):
+                raise invalid("Invalid selectedFields: %s" %
+                              q["selectedFields"])
+        if self.page_rows:
+            limit = min(limit or self.page_rows, self.page_rows)
         rows = tab["rows"][off:off + (limit or 100000)]
         res = {"kind": "bigquery#tableDataList", "etag": str(len(tab["rows"])),
                "totalRows": str(len(tab["rows"]))}
@@ -784,7 +857,7 @@ class App:
             res["pageToken"] = base64.urlsafe_b64encode(
                 ("offset:%d" % (off + len(rows))).encode()).decode()
         if rows:
-            res["rows"] = [row_cells(tab["schema"], r, int64ts) for r in rows]
+            res["rows"] = [row_cells(fields, r, int64ts) for r in rows]
         return 200, [], res
 
     # --- routing
@@ -877,14 +950,19 @@ class App:
                 fields = check_schema(doc["schema"])
                 tp = check_partitioning(doc["timePartitioning"], fields) \
                     if doc.get("timePartitioning") else None
+                cl = check_clustering(doc["clustering"], fields) \
+                    if doc.get("clustering") else None
             except (ValueError, KeyError, TypeError, AttributeError):
                 raise invalid("fake-bigquery: want {\"table\":\"P.D.T\","
                               "\"schema\":{\"fields\":[...]}}") from None
             self.tables["%s.%s.%s" % (p, d, t)] = {
                 "schema": fields, "tp": tp, "rows": [], "bytes": 0,
-                "created": now_ms(), "location": "US"}
+                "created": now_ms(), "location": "US", "clustering": cl,
+                "description": doc.get("description")}
             self.save()
             return 200, [], {"table": "%s.%s.%s" % (p, d, t)}
+        if path == "/_fake/rows" and m == "POST":
+            return self.edit_rows(h)
         if path == "/_fake/reset" and m == "POST":
             self.clear()
             self.faults, self.token_ttl = [], self.default_ttl
@@ -1117,6 +1195,7 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--state")
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--page-rows", type=int, default=0)
     args = ap.parse_args()
     host, _, port = args.listen.rpartition(":")
     app = App(args)

@@ -535,6 +535,84 @@ def test_schema_mismatch():
        "/_fake/tables: a made table takes a load")
 
 
+def test_schema_update():
+    """schemaUpdateOptions, clustering and table properties on a load."""
+    path = "/bigquery/v2/projects/%s/datasets/ds/tables/evo" % PROJ
+    base = FIELDS[:4]
+    wide = base + [{"name": "method", "type": "STRING", "mode": "NULLABLE"}]
+    add = ["ALLOW_FIELD_ADDITION"]
+
+    def hit4(i, **more):
+        return dict({k: v for k, v in hit(i).items() if k in (
+            "hit_id", "payload", "received_at", "date")}, **more)
+
+    def load(jid, fields, rows, **over):
+        insert(job(jid, fields=fields, table="evo", **over), ndjson(rows))
+        return poll(jid)["status"].get("errorResult")
+
+    er = load("su_0", base, [hit4(1)], clustering={"fields": ["date"]},
+              destinationTableProperties={"description": "CRM hits"},
+              timePartitioning={"type": "DAY", "field": "date",
+                                "expirationMs": "86400000",
+                                "requirePartitionFilter": True},
+              schemaUpdateOptions=add)
+    t = req("GET", path).json()
+    ok(er is None and t.get("clustering") == {"fields": ["date"]} and
+       t.get("description") == "CRM hits" and
+       t["timePartitioning"].get("expirationMs") == "86400000" and
+       t.get("requirePartitionFilter") is True,
+       "a created table keeps clustering, description, expiration, filter",
+       (er, t))
+    er = load("su_1", wide, [hit4(2, method="POST")])
+    ok(er and er["message"].endswith("Cannot add fields (field: method)"),
+       "a new field without ALLOW_FIELD_ADDITION: invalid", er)
+    er = load("su_2", wide, [hit4(3, method="POST")],
+              schemaUpdateOptions=add)
+    t = req("GET", path).json()
+    ok(er is None and [f["name"] for f in t["schema"]["fields"]] ==
+       [f["name"] for f in wide], "ALLOW_FIELD_ADDITION adds the field",
+       (er, t))
+    er = load("su_3", base, [hit4(4)])
+    ok(er and "Field method is missing in new schema" in er["message"],
+       "a field left out, no option: invalid", er)
+    er = load("su_4", base, [hit4(5)], schemaUpdateOptions=add)
+    rows = [json.loads(x) for x in ctl("GET", "rows?table=%s.ds.evo" %
+                                       PROJ).body.splitlines()]
+    ok(er is None and len(rows) == 3 and rows[-1].get("method") is None and
+       rows[1]["method"] == "POST", "a NULLABLE field left out with an "
+       "option: the table keeps it, NULL in the new rows", (er, rows))
+    er = load("su_5", base + [{"name": "x", "type": "STRING",
+                               "mode": "REQUIRED"}], [hit4(6, x="1")],
+              schemaUpdateOptions=add)
+    ok(er and "Cannot add required fields" in er["message"],
+       "a REQUIRED field is never added", er)
+    er = load("su_6", wide[1:], [{"payload": "p"}], schemaUpdateOptions=add)
+    ok(er and "hit_id has changed mode from REQUIRED to NULLABLE" in
+       er["message"], "a REQUIRED field left out needs relaxation", er)
+    er = load("su_7", base, [hit4(7)], schemaUpdateOptions=add,
+              clustering={"fields": ["hit_id"]})
+    ok(er and "Incompatible table partitioning specification" in
+       er["message"] and "clustering(date)" in er["message"],
+       "other clustering on an existing table: invalid", er)
+    er = load("su_8", base, [hit4(8)], schemaUpdateOptions=add,
+              destinationTableProperties={"description": "other"})
+    ok(er and er["reason"] == "invalid", "another description: invalid", er)
+    for what, over in (
+            ("WRITE_TRUNCATE", {"writeDisposition": "WRITE_TRUNCATE",
+                                "schemaUpdateOptions": add}),
+            ("unknown option", {"schemaUpdateOptions": ["ALLOW_ALL"]}),
+            ("5 clustering fields", {"clustering": {"fields": [
+                "hit_id", "payload", "received_at", "date", "method"]}}),
+            ("clustering on JSON", {"clustering": {"fields": ["headers"]}}),
+            ("clustering not in schema", {"clustering": {"fields": ["z"]}}),
+            ("expirationMs 0", {"timePartitioning": {
+                "type": "DAY", "field": "date", "expirationMs": "0"}})):
+        r = insert(job("su_bad", fields=FIELDS, table="evo2", **over),
+                   ndjson([hit4(9)]))
+        ok(r is not None and r.status == 400, "refused at insert: %s" % what,
+           r)
+
+
 def test_resumable():
     rows, data = [], b""
     i = 0
@@ -810,6 +888,7 @@ def main():
         fp.write(C.key["private_key"])
     tests = [test_tokens, test_multipart, test_duplicate,
              test_invalid_config, test_bad_rows, test_schema_mismatch,
+             test_schema_update,
              test_resumable, test_faults, test_persistence, test_reset]
     try:
         ctl("POST", "reset")

@@ -228,7 +228,7 @@ test_job_json(void)
 {
 	struct conf conf;
 	struct conf_stream st;
-	json_t *job, *load, *fields, *ref;
+	json_t *job, *load, *fields, *ref, *want;
 	size_t i;
 
 	memset(&conf, 0, sizeof conf);
@@ -277,8 +277,44 @@ test_job_json(void)
 		    json_object_get(json_object_get(load, "schema"), "fields"),
 		    i), "name")), hit_columns[i].name, "fixed column %zu", i);
 	json_decref(fields);
+
+	want = json_pack("[s]", "ALLOW_FIELD_ADDITION");
+	ok(json_equal(json_object_get(load, "schemaUpdateOptions"), want),
+	    "schemaUpdateOptions: ALLOW_FIELD_ADDITION");
+	json_decref(want);
+	ok(!bq_table_options_wanted(&st), "no table options by default");
+	ok(json_object_get(load, "clustering") == NULL &&
+	    json_object_get(load, "destinationTableProperties") == NULL &&
+	    json_object_get(json_object_get(load, "timePartitioning"),
+	    "expirationMs") == NULL, "none sent");
+	st.partition_expiration = 86400;
+	st.require_partition_filter = 1;
+	st.cluster[0] = HIT_COL_DATE;
+	st.cluster[1] = HIT_COL_SIGNATURE_VALID;
+	st.ncluster = 2;
+	st.table_description = "CRM hits";
+	ok(bq_table_options_wanted(&st), "table options wanted");
+	is_int(bq_job_table_options(job, &st), 0, "table options added");
+	is_str(json_string_value(json_object_get(json_object_get(load,
+	    "timePartitioning"), "expirationMs")), "86400000",
+	    "expirationMs: a string of milliseconds");
+	ok(json_is_true(json_object_get(json_object_get(load,
+	    "timePartitioning"), "requirePartitionFilter")),
+	    "timePartitioning.requirePartitionFilter");
+	want = json_pack("{s:[s, s]}", "fields", "date", "signature_valid");
+	ok(json_equal(json_object_get(load, "clustering"), want),
+	    "clustering.fields by column name");
+	json_decref(want);
+	is_str(json_string_value(json_object_get(json_object_get(load,
+	    "destinationTableProperties"), "description")), "CRM hits",
+	    "destinationTableProperties.description");
+	want = json_object();
+	is_int(bq_job_table_options(want, &st), -1, "not a load job: -1");
+	json_decref(want);
 	json_decref(job);
 
+	memset(&st, 0, sizeof st);
+	st.name = "crm";
 	conf.location = NULL;
 	st.table = "bad";
 	ok(bq_job_json(&conf, &st, "x") == NULL, "a bad table name: no job");
