@@ -27,6 +27,7 @@
 #include "http.h"
 #include "log.h"
 #include "sig.h"
+#include "tz.h"
 #include "xmalloc.h"
 
 #ifndef HS_SYSCONFDIR
@@ -451,12 +452,26 @@ conf_set(struct conf_parse *p, const struct conf_key *k, void *base,
 			goto range;
 		*(long *)field = d;
 		return 0;
-	case T_OFFSET:
-		if (conf_parse_offset(value, (int *)field) == -1)
-			goto bad;
+	case T_OFFSET: {
+		struct conf_stream *st = base;
+
+		/* A zone is read once, here: no file access per hit. */
+		tz_free(st->tz);
+		st->tz = NULL;
+		if (conf_parse_offset(value, (int *)field) == -1) {
+			if (!tz_valid_name(value))
+				goto bad;
+			if ((st->tz = tz_load(value)) == NULL) {
+				conf_error(p, "%s: cannot use time zone '%s'",
+				    k->name, value);
+				return -1;
+			}
+			*(int *)field = 0;
+		}
 		free(((struct conf_stream *)base)->utc_offset_str);
 		((struct conf_stream *)base)->utc_offset_str = xstrdup(value);
 		return 0;
+	}
 	case T_COLUMNS:
 		return conf_parse_columns(p, base, value);
 	case T_METHODS:
@@ -919,6 +934,7 @@ conf_free_fields(struct conf *c)
 				free(*(char **)((char *)st + conf_keys[k].off));
 		free(st->name);
 		free(st->utc_offset_str);
+		tz_free(st->tz);
 		free(st->response_file);
 		free(st->response_body);
 	}

@@ -59,12 +59,15 @@ enum conf_sig_policy {
 
 #define CONF_MAX_COLUMNS 16
 
+struct tz;
+
 struct conf_stream {
 	char		*name;		/* [stream NAME]; also the spool folder */
 	char		*id;		/* secret path token */
 	char		*table;		/* project.dataset.table */
 	int		 utc_offset;	/* minutes east of UTC */
 	char		*utc_offset_str;
+	struct tz	*tz;		/* an IANA zone; NULL: utc_offset */
 	int		 columns[CONF_MAX_COLUMNS]; /* optional, hit.h enum */
 	size_t		 ncolumns;
 	size_t		 max_body;

@@ -15,6 +15,7 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "tz.h"
 
 enum hit_col {
 	HIT_COL_HIT_ID,
@@ -53,6 +54,7 @@ struct hit {
 	char		 hit_id[HIT_ID_LEN];
 	int64_t		 received_at;	/* ms since the epoch */
 	int		 utc_offset;	/* minutes east of UTC */
+	const struct tz	*tz;		/* NULL: utc_offset alone */
 	const char	*payload;	/* body, or query string for GET */
 	size_t		 payload_len;
 	const char	*method;
@@ -70,6 +72,7 @@ int	 hit_column_lookup(const char *);
 void	 hit_new_id(char [HIT_ID_LEN]);
 int64_t	 hit_now_ms(void);
 void	 hit_date(int64_t, int, char [11]);
+void	 hit_date_tz(int64_t, const struct tz *, int, char [11]);
 int	 hit_json_string(struct buf *, const char *, size_t);
 int	 hit_encode(const struct conf_stream *, const struct hit *,
 	    struct buf *);

@@ -861,6 +861,7 @@ fcgi_build(struct fcgi_call *c, struct hit *h)
 	hit_new_id(h->hit_id);
 	h->received_at = hit_now_ms();
 	h->utc_offset = st->utc_offset;
+	h->tz = st->tz;
 	h->payload = c->payload;
 	h->payload_len = c->plen;
 	h->method = c->method;

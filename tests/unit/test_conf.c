@@ -223,6 +223,13 @@ main(void)
 		is_int(c->streams[0].response, CONF_RESP_PIXEL, "response");
 		conf_free(c);
 	}
+	c = load("[stream a]\nid = x\nutc_offset = Europe/Berlin\n", 0600);
+	ok(c != NULL && c->streams[0].tz != NULL, "utc_offset: an IANA zone");
+	conf_free(c);
+	ok(load("[stream a]\nid = x\nutc_offset = Mars/Olympus\n", 0600) ==
+	    NULL, "utc_offset: an unknown zone refused");
+	ok(load("[stream a]\nid = x\nutc_offset = ../../etc/passwd\n",
+	    0600) == NULL, "utc_offset: a path refused");
 	ok(load("[stream a]\nid = x\nbogus = 1\n", 0600) == NULL,
 	    "unknown key refused");
 	ok(load("sync = sometimes\n[stream a]\nid = x\n", 0600) == NULL,
