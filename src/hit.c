@@ -35,6 +35,7 @@ const struct hit_column hit_columns[HIT_COL_COUNT] = {
 	{ "params", "JSON", "NULLABLE" },
 	{ "signature_valid", "BOOLEAN", "NULLABLE" },
 	{ "payload_base64", "BYTES", "NULLABLE" },
+	{ "delivery_id", "STRING", "NULLABLE" },
 };
 
 int
@@ -309,6 +310,11 @@ hit_encode(const struct conf_stream *st, const struct hit *h, struct buf *b)
 				rc = buf_adds(b, "null");
 			else
 				rc = hit_base64(b, h->payload, h->payload_len);
+			break;
+		case HIT_COL_DELIVERY_ID:
+			rc = h->delivery_id == NULL ? buf_adds(b, "null") :
+			    hit_json_string(b, h->delivery_id,
+			    h->delivery_id_len) < 0 ? -1 : 0;
 			break;
 		default:
 			rc = buf_adds(b, "null");

@@ -31,6 +31,7 @@ enum hit_col {
 	HIT_COL_PARAMS,
 	HIT_COL_SIGNATURE_VALID,
 	HIT_COL_PAYLOAD_BASE64,
+	HIT_COL_DELIVERY_ID,
 	HIT_COL_COUNT
 };
 #define HIT_COL_FIXED 4		/* the first four are always present */
@@ -66,6 +67,8 @@ struct hit {
 	size_t		 nheaders;
 	int		 signature_valid; /* -1: not checked */
 	const json_t	*params;	/* NULL: null */
+	const char	*delivery_id;	/* NULL: null */
+	size_t		 delivery_id_len;
 };
 
 int	 hit_column_lookup(const char *);
