@@ -29,7 +29,9 @@
  * delivery_id received inside the window) when it is missing, unreadable,
  * or was written before the last boot (a power loss may have lost pages
  * of it; the spool's own lines were synced).  kill -9 loses nothing: the
- * pages live in the page cache.
+ * pages live in the page cache.  Each look-up checks that the path still
+ * names the file it locked, so an index removed under running responders
+ * is recreated once, for all of them.
  *
  * Bounds: the table doubles when half full and is compacted (expired and
  * removed entries dropped) when three quarters of its slots were ever
@@ -415,28 +417,67 @@ dd_rebuild(struct spool_dedup *d, int64_t now)
 	return rc;
 }
 
-/* Take both locks; the table mapped, current and valid. */
+/* (Re)open the index file, unmapped. */
+static int
+dd_open(struct spool_dedup *d)
+{
+	if (d->head != NULL)
+		munmap(d->head, d->maplen);
+	d->head = NULL;
+	if (d->fd != -1)
+		close(d->fd);
+	d->fd = open(d->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+	    0640);
+	if (d->fd == -1) {
+		log_warn("spool: cannot open '%s'", d->path);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Take both locks; the table mapped, current and valid.  The file the
+ * lock is on must still be the one at the path: an index removed while
+ * we run is replaced (and rebuilt) for every process alike.
+ */
 static int
 dd_lock(struct spool_dedup *d, int64_t now)
 {
+	struct stat fsb, psb;
+	int tries = 0;
+
 	pthread_mutex_lock(&d->lock);
+again:
+	if (d->fd == -1 && dd_open(d) == -1)
+		goto out;
 	while (flock(d->fd, LOCK_EX) == -1) {
 		if (errno == EINTR)
 			continue;
 		log_warn("spool: cannot lock '%s'", d->path);
-		pthread_mutex_unlock(&d->lock);
-		return -1;
+		goto out;
 	}
-	/* Another process may have resized it. */
-	if (d->head == NULL ||
-	    d->maplen != DD_HEAD + d->head->nslots * sizeof(struct dd_slot))
-		if (dd_map(d) == -1)
-			goto fail;
+	if (fstat(d->fd, &fsb) == -1) {
+		log_warn("spool: cannot stat '%s'", d->path);
+		goto fail;
+	}
+	if ((stat(d->path, &psb) == -1 || psb.st_ino != fsb.st_ino ||
+	    psb.st_dev != fsb.st_dev) && tries++ < 3) {
+		flock(d->fd, LOCK_UN);
+		if (dd_open(d) == -1)
+			goto out;
+		goto again;
+	}
+	/* Another process may have resized it: size the map by the file,
+	 * never by a header that may lie past its end. */
+	if ((d->head == NULL || (off_t)d->maplen != fsb.st_size) &&
+	    dd_map(d) == -1)
+		goto fail;
 	if (!dd_valid(d) && dd_rebuild(d, now) == -1)
 		goto fail;
 	return 0;
 fail:
 	flock(d->fd, LOCK_UN);
+out:
 	pthread_mutex_unlock(&d->lock);
 	return -1;
 }
@@ -460,12 +501,7 @@ spool_dedup_open(const char *dir, long window)
 	dd_boot_id(d->boot_id);
 	if (RAND_bytes((unsigned char *)&d->nonce, sizeof d->nonce) != 1)
 		d->nonce = (uint16_t)(getpid() ^ time(NULL));
-	d->fd = open(d->path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
-	    0640);
-	if (d->fd == -1) {
-		log_warn("spool: cannot open '%s'", d->path);
-		goto fail;
-	}
+	d->fd = -1;
 	if (dd_lock(d, dd_now_ms()) == -1)
 		goto fail;
 	dd_unlock(d);

@@ -237,5 +237,11 @@ post "$(url dd)" -H 'X-Delivery: burst-1' -d 'try=22'
 is "$HIT" "$burst" "  for the burst's id too"
 is "$(lines_with dd d-1)" 1 "  still one line for d-1"
 is "$(lines_with dd burst-1)" 1 "  and for burst-1"
+rm -f "$T/spool/dd/.dedup"
+post "$(url dd)" -H 'X-Delivery: d-1' -d 'orderId=1&try=5'
+is "$HIT" "$first" "index removed under running responders: the first hit_id"
+post "$(url dd)" -H 'X-Delivery: d-1' -d 'orderId=1&try=6'
+is "$HIT" "$first" "  again (either responder)"
+check "  the index is back" test -s "$T/spool/dd/.dedup"
 
 finish
