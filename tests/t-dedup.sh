@@ -6,7 +6,9 @@
 # a null column; with dedup_window set, retries of one delivery id, one
 # after the other, all at once, and after a kill -9 of the responders and
 # a restart, give one line and the first hit_id in every answer; a
-# failed signature is never deduplicated; the window expires.
+# failed signature is never deduplicated; the window expires; the index
+# is rebuilt when removed; a first hit whose sync fails (503) leaves its
+# retry to be stored, never answered with the failed hit_id.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 need lighttpd curl python3 jq
 need_file "$HS_FCGI"
@@ -243,5 +245,63 @@ is "$HIT" "$first" "index removed under running responders: the first hit_id"
 post "$(url dd)" -H 'X-Delivery: d-1' -d 'orderId=1&try=6'
 is "$HIT" "$first" "  again (either responder)"
 check "  the index is back" test -s "$T/spool/dd/.dedup"
+
+# ---- a first hit whose sync fails: its retry is stored, never a 2xx
+# resting on a line that is not on disk (tests/failsync.so fails
+# fdatasync while $MARK exists) ----
+SHIM=$top_builddir/tests/failsync.so
+if [ -e "$SHIM" ]; then
+    export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
+    MARK=$T/fail-sync
+    SID2=7e57a0b1-c2d3-4e5f-8a9b-0000000000ff
+    {
+        echo "spool_dir = $T/spool2"
+        echo "threads = 4"
+        echo
+        echo "[stream fs]"
+        echo "id = $SID2"
+        echo "delivery_id = header:X-Delivery"
+        echo "dedup_window = 1h"
+    } >"$T/hs2.conf"
+    chmod 600 "$T/hs2.conf"
+    HS_FAIL_SYNC=$MARK LD_PRELOAD=$SHIM \
+        "$HS_FCGI" -d -c "$T/hs2.conf" -s "unix:$T/fs.sock" 2>"$T/fs.err" &
+    HS_PIDS+=($!)
+    wait_for 10 test -S "$T/fs.sock"
+    d=$T/lt2
+    PORT2=$(free_port)
+    mkdir -p "$d/www"
+    cat >"$d/lighttpd.conf" <<CONF
+server.document-root = "$d/www"
+server.bind = "127.0.0.1"
+server.port = $PORT2
+server.errorlog = "$d/error.log"
+server.modules += ( "mod_fastcgi" )
+fastcgi.server = ( "/ds/" => (( "socket" => "$T/fs.sock", "check-local" => "disable" )) )
+CONF
+    lighttpd -D -f "$d/lighttpd.conf" &
+    HS_PIDS+=($!)
+    wait_port "$PORT2"
+    U2=http://127.0.0.1:$PORT2/ds/$SID2
+    touch "$MARK"
+    post "$U2" -H 'X-Delivery: f-1' -d 'try=1'
+    is "$CODE" 503 "sync fails: the first delivery is answered 503"
+    post "$U2" -H 'X-Delivery: f-1' -d 'try=2'
+    is "$CODE" 503 "  a retry meanwhile too, not 200 with the failed hit_id"
+    rm -f "$MARK"
+    post "$U2" -H 'X-Delivery: f-1' -d 'try=3'
+    is "$CODE" 200 "sync works again: the retry is stored"
+    f3=$HIT
+    post "$U2" -H 'X-Delivery: f-1' -d 'try=4'
+    is "$HIT" "$f3" "  and its own retry gets its hit_id"
+    kill -USR1 $(responder_pids) 2>/dev/null
+    sleep 1
+    got=$(find "$T/spool2/fs/new" "$T/spool2/fs/tmp" -type f \
+        -name '*.ndjson' -exec cat {} + 2>/dev/null |
+        jq -r 'select(.delivery_id == "f-1") | .payload' | sort | tr '\n' ' ')
+    is "$got" "try=3 " "  one line for f-1 where the uploader loads, the one answered 200"
+else
+    not_ok "tests/failsync.so is built (make check builds it)"
+fi
 
 finish
