@@ -17,7 +17,8 @@
  *		with the first hit_id, nothing is written;
  *		a PENDING entry whose owner lives -> wait (poll) and look
  *		again; a dead owner's (kill -9) is taken over;
- *		still pending after SPOOL_DEDUP_WAIT -> SPOOL_DEDUP_BUSY (503).
+ *		still pending after SPOOL_DEDUP_WAIT_MAX seconds ->
+ *		SPOOL_DEDUP_BUSY (503).
  *	settle	after the spool's answer for the line: COMMITTED when it was
  *		acknowledged (sync = always: after its fdatasync), removed
  *		when it failed, so the next retry is stored.

@@ -89,7 +89,9 @@ main(void)
 	hit_date_tz(1710045000000LL, NULL, 180, date);
 	is_str(date, "2024-03-10", "a fixed offset is kept");
 
-	if (setenv("HS_TZ_PY", pyscript, 1) == -1 || (py = popen("python3 -c \"$HS_TZ_PY\"", "r")) == NULL) {
+	/* The script through the environment: no shell quoting of it. */
+	if (setenv("HS_TZ_PY", pyscript, 1) == -1 ||
+	    (py = popen("python3 -c \"$HS_TZ_PY\"", "r")) == NULL) {
 		ok(0, "python3 runs");
 		return tap_done();
 	}
