@@ -410,6 +410,26 @@ backend_hookspool_count() {
 	    2>/dev/null | wc -l
 }
 
+# hookspool with the delivery_id column read from X-Delivery, without
+# (hookspooldid) and with (hookspooldedup) a dedup window: wrk sends a
+# unique id each request (post-dedup.lua), so every hit claims and commits
+# an index entry and is stored.  Their ratio is the cost of dedup.
+hookspool_did_conf() {
+	hookspool_conf "$1"
+	printf 'delivery_id = header:X-Delivery\n%s' "${2:+dedup_window = $2
+}" >>"$W/hookspool.conf"
+}
+backend_hookspooldid_start() {
+	hookspool_did_conf "$1"
+	spawn_fcgi "$HS_FCGI" -c "$W/hookspool.conf"
+}
+backend_hookspooldedup_start() {
+	hookspool_did_conf "$1" 1h
+	spawn_fcgi "$HS_FCGI" -c "$W/hookspool.conf"
+}
+backend_hookspooldid_count() { backend_hookspool_count; }
+backend_hookspooldedup_count() { backend_hookspool_count; }
+
 # The five-line PHP script, reached at the same URL: the file the front
 # maps /ds/<id> to is a link to bench/php/hook.php (hence no extension
 # check).  Debian's php.ini and conf.d apply, so OPcache is on.
@@ -567,16 +587,20 @@ for ROUND in $(seq 1 "$ROUNDS"); do
 			continue
 			;;
 		esac
+		script=$BENCH/post.lua
+		case $backend in
+		hookspooldid | hookspooldedup) script=$BENCH/post-dedup.lua ;;
+		esac
 		for c in $CONNS; do
 			wrk -t"$WRK_THREADS" -c"$c" -d"${WARMUP}s" \
-			    -s "$BENCH/post.lua" \
+			    -s "$script" \
 			    "http://127.0.0.1:$PORT$URL_PATH" >/dev/null 2>&1
 			sleep 1
 			before=$("backend_${backend}_count")
 			bt0=$(cpu_ticks "${BACKEND_PIDS[@]}")
 			ft0=$(cpu_ticks "${FRONT_PIDS[@]}")
 			out=$(wrk -t"$WRK_THREADS" -c"$c" -d"${DURATION}s" \
-			    --timeout 10s -s "$BENCH/post.lua" \
+			    --timeout 10s -s "$script" \
 			    "http://127.0.0.1:$PORT$URL_PATH" 2>&1)
 			bt1=$(cpu_ticks "${BACKEND_PIDS[@]}")
 			ft1=$(cpu_ticks "${FRONT_PIDS[@]}")

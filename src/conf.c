@@ -23,10 +23,12 @@
 #include <ini.h>
 
 #include "conf.h"
+#include "delivery.h"
 #include "hit.h"
 #include "http.h"
 #include "log.h"
 #include "sig.h"
+#include "tz.h"
 #include "xmalloc.h"
 
 #ifndef HS_SYSCONFDIR
@@ -150,6 +152,9 @@ static const struct conf_key conf_keys[] = {
 	{ "signature_tolerance", SC_STREAM, T_DURATION,
 	    S(signature_tolerance), "300s", 0, 86400 * 7 },
 	{ "cors_origin", SC_STREAM, T_STR, S(cors_origin), NULL, 0, 0 },
+	{ "delivery_id", SC_STREAM, T_STR, S(delivery_id), "off", 0, 0 },
+	{ "dedup_window", SC_STREAM, T_DURATION, S(dedup_window), "0",
+	    0, 10 * 365 * 86400L },
 };
 #define CONF_NKEYS (sizeof conf_keys / sizeof conf_keys[0])
 
@@ -461,12 +466,26 @@ conf_set(struct conf_parse *p, const struct conf_key *k, void *base,
 			goto range;
 		*(long *)field = d;
 		return 0;
-	case T_OFFSET:
-		if (conf_parse_offset(value, (int *)field) == -1)
-			goto bad;
+	case T_OFFSET: {
+		struct conf_stream *st = base;
+
+		/* A zone is read once, here: no file access per hit. */
+		tz_free(st->tz);
+		st->tz = NULL;
+		if (conf_parse_offset(value, (int *)field) == -1) {
+			if (!tz_valid_name(value))
+				goto bad;
+			if ((st->tz = tz_load(value)) == NULL) {
+				conf_error(p, "%s: cannot use time zone '%s'",
+				    k->name, value);
+				return -1;
+			}
+			*(int *)field = 0;
+		}
 		free(((struct conf_stream *)base)->utc_offset_str);
 		((struct conf_stream *)base)->utc_offset_str = xstrdup(value);
 		return 0;
+	}
 	case T_COLUMNS:
 		return conf_parse_columns(p, base, value);
 	case T_METHODS:
@@ -792,6 +811,48 @@ conf_check_clustering(struct conf_parse *p, struct conf_stream *st)
 	free(copy);
 }
 
+/*
+ * delivery_id parsed ("auto" resolved from the signature), its column
+ * added when the stream did not list it, and a dedup window that needs an
+ * id and fits in keep_done (the index is rebuilt from the spool, which
+ * keeps no more than that).
+ */
+static void
+conf_check_delivery(struct conf_parse *p, struct conf_stream *st)
+{
+	size_t i;
+
+	if (delivery_parse(st->delivery_id, &st->did, &st->did_arg) == -1) {
+		conf_error(p, "stream '%s': delivery_id '%s' is not off, "
+		    "auto, a preset (standard-webhooks, github, shopify, "
+		    "stripe), header:NAME, json:/POINTER, form:FIELD[+FIELD] "
+		    "or query:FIELD", st->name, st->delivery_id);
+		return;
+	}
+	if (st->did == CONF_DID_AUTO && delivery_auto(st, &st->did) == -1) {
+		conf_error(p, "stream '%s': delivery_id = auto needs a "
+		    "signature with a preset (standard-webhooks, stripe, or "
+		    "hmac-sha256 with a GitHub or Shopify header)", st->name);
+		return;
+	}
+	if (st->dedup_window > 0 && st->did == CONF_DID_OFF)
+		conf_error(p, "stream '%s': dedup_window needs delivery_id",
+		    st->name);
+	if (st->dedup_window > p->conf->keep_done)
+		conf_error(p, "stream '%s': dedup_window is longer than "
+		    "keep_done", st->name);
+	if (st->did == CONF_DID_OFF)
+		return;
+	for (i = 0; i < st->ncolumns; i++)
+		if (st->columns[i] == HIT_COL_DELIVERY_ID)
+			return;
+	if (st->ncolumns == CONF_MAX_COLUMNS)
+		conf_error(p, "stream '%s': no room for the delivery_id "
+		    "column", st->name);
+	else
+		st->columns[st->ncolumns++] = HIT_COL_DELIVERY_ID;
+}
+
 /* Cross-key checks, once every key is read. */
 static void
 conf_check(struct conf_parse *p)
@@ -823,6 +884,7 @@ conf_check(struct conf_parse *p)
 			conf_error(p, "stream '%s': table must be "
 			    "project.dataset.table", st->name);
 		conf_check_clustering(p, st);
+		conf_check_delivery(p, st);
 		if (st->response == CONF_RESP_FILE) {
 			if (conf_read_file(p, st->response_file,
 			    &st->response_body, &st->response_len,
@@ -986,6 +1048,7 @@ conf_free_fields(struct conf *c)
 				free(*(char **)((char *)st + conf_keys[k].off));
 		free(st->name);
 		free(st->utc_offset_str);
+		tz_free(st->tz);
 		free(st->response_file);
 		free(st->response_body);
 	}

@@ -50,6 +50,20 @@ enum conf_sig_policy {
 	CONF_SIGPOL_RECORD
 };
 
+/* Where a stream reads the sender's delivery id (delivery.h). */
+enum conf_did {
+	CONF_DID_OFF,
+	CONF_DID_AUTO,		/* resolved by conf_load: never seen after */
+	CONF_DID_HEADER,
+	CONF_DID_JSON,
+	CONF_DID_FORM,
+	CONF_DID_QUERY,
+	CONF_DID_STANDARD,
+	CONF_DID_GITHUB,
+	CONF_DID_SHOPIFY,
+	CONF_DID_STRIPE
+};
+
 /* HTTP methods as a bit set. */
 #define CONF_M_GET	0x01
 #define CONF_M_HEAD	0x02
@@ -60,12 +74,15 @@ enum conf_sig_policy {
 #define CONF_MAX_COLUMNS 16
 #define CONF_MAX_CLUSTER 4	/* BigQuery's limit of clustering columns */
 
+struct tz;
+
 struct conf_stream {
 	char		*name;		/* [stream NAME]; also the spool folder */
 	char		*id;		/* secret path token */
 	char		*table;		/* project.dataset.table */
 	int		 utc_offset;	/* minutes east of UTC */
 	char		*utc_offset_str;
+	struct tz	*tz;		/* an IANA zone; NULL: utc_offset */
 	int		 columns[CONF_MAX_COLUMNS]; /* optional, hit.h enum */
 	size_t		 ncolumns;
 	/* Table options, used when the uploader creates the table. */
@@ -95,6 +112,10 @@ struct conf_stream {
 	enum conf_sig_covers signature_covers;	/* of a GET or HEAD */
 	long		 signature_tolerance;
 	char		*cors_origin;
+	char		*delivery_id;	/* as configured */
+	enum conf_did	 did;		/* ... parsed */
+	const char	*did_arg;	/* in delivery_id: NAME, /pointer */
+	long		 dedup_window;	/* seconds; 0: off */
 	int		 line;		/* where the section starts */
 };
 

@@ -35,6 +35,7 @@ const struct hit_column hit_columns[HIT_COL_COUNT] = {
 	{ "params", "JSON", "NULLABLE" },
 	{ "signature_valid", "BOOLEAN", "NULLABLE" },
 	{ "payload_base64", "BYTES", "NULLABLE" },
+	{ "delivery_id", "STRING", "NULLABLE" },
 };
 
 int
@@ -80,8 +81,16 @@ hit_now_ms(void)
 void
 hit_date(int64_t ms, int offset_min, char out[11])
 {
+	hit_date_tz(ms, NULL, offset_min, out);
+}
+
+/* The same in a zone (its offset at that instant) when tz is set. */
+void
+hit_date_tz(int64_t ms, const struct tz *tz, int offset_min, char out[11])
+{
 	int64_t secs = ms / 1000 - (ms % 1000 < 0 ? 1 : 0);
-	time_t t = (time_t)(secs + (int64_t)offset_min * 60);
+	time_t t = (time_t)(secs + (tz != NULL ? tz_offset(tz, secs) :
+	    (int64_t)offset_min * 60));
 	struct tm tm;
 
 	gmtime_r(&t, &tm);
@@ -257,7 +266,7 @@ hit_encode(const struct conf_stream *st, const struct hit *h, struct buf *b)
 	size_t i;
 	int bad, rc = 0;
 
-	hit_date(h->received_at, h->utc_offset, date);
+	hit_date_tz(h->received_at, h->tz, h->utc_offset, date);
 	if (buf_adds(b, "{\"hit_id\":\"") == -1 ||
 	    buf_adds(b, h->hit_id) == -1 ||
 	    buf_adds(b, "\",\"payload\":") == -1 ||
@@ -301,6 +310,11 @@ hit_encode(const struct conf_stream *st, const struct hit *h, struct buf *b)
 				rc = buf_adds(b, "null");
 			else
 				rc = hit_base64(b, h->payload, h->payload_len);
+			break;
+		case HIT_COL_DELIVERY_ID:
+			rc = h->delivery_id == NULL ? buf_adds(b, "null") :
+			    hit_json_string(b, h->delivery_id,
+			    h->delivery_id_len) < 0 ? -1 : 0;
 			break;
 		default:
 			rc = buf_adds(b, "null");

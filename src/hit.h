@@ -15,6 +15,7 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "tz.h"
 
 enum hit_col {
 	HIT_COL_HIT_ID,
@@ -30,6 +31,7 @@ enum hit_col {
 	HIT_COL_PARAMS,
 	HIT_COL_SIGNATURE_VALID,
 	HIT_COL_PAYLOAD_BASE64,
+	HIT_COL_DELIVERY_ID,
 	HIT_COL_COUNT
 };
 #define HIT_COL_FIXED 4		/* the first four are always present */
@@ -53,6 +55,7 @@ struct hit {
 	char		 hit_id[HIT_ID_LEN];
 	int64_t		 received_at;	/* ms since the epoch */
 	int		 utc_offset;	/* minutes east of UTC */
+	const struct tz	*tz;		/* NULL: utc_offset alone */
 	const char	*payload;	/* body, or query string for GET */
 	size_t		 payload_len;
 	const char	*method;
@@ -64,12 +67,15 @@ struct hit {
 	size_t		 nheaders;
 	int		 signature_valid; /* -1: not checked */
 	const json_t	*params;	/* NULL: null */
+	const char	*delivery_id;	/* NULL: null */
+	size_t		 delivery_id_len;
 };
 
 int	 hit_column_lookup(const char *);
 void	 hit_new_id(char [HIT_ID_LEN]);
 int64_t	 hit_now_ms(void);
 void	 hit_date(int64_t, int, char [11]);
+void	 hit_date_tz(int64_t, const struct tz *, int, char [11]);
 int	 hit_json_string(struct buf *, const char *, size_t);
 int	 hit_encode(const struct conf_stream *, const struct hit *,
 	    struct buf *);

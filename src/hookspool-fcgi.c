@@ -41,6 +41,7 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "delivery.h"
 #include "form.h"
 #include "gunzip.h"
 #include "hit.h"
@@ -53,6 +54,7 @@
 struct fcgi_stream {
 	struct conf_stream	*st;
 	struct spool_writer	*writer;
+	struct spool_dedup	*dedup;	/* NULL: no dedup_window */
 	char			*dir;
 };
 
@@ -72,6 +74,9 @@ struct fcgi_pending {
 	size_t			 stream;	/* nstreams: none */
 	uint64_t		 start;		/* metrics_now_ns() */
 	uint64_t		 bytes;
+	struct spool_dedup	*dedup;	/* a claimed delivery id to settle */
+	char			 did[DELIVERY_MAX];
+	size_t			 didlen;
 };
 
 struct fcgi_worker {
@@ -81,6 +86,7 @@ struct fcgi_worker {
 	struct buf	 body;
 	struct buf	 inflated;
 	struct buf	 line;
+	struct buf	 did;	/* the hit's delivery id */
 	struct hit_header *headers;
 	size_t		 headers_cap;
 };
@@ -749,12 +755,23 @@ fcgi_done(struct fcgi_pending *p)
 	fcgi_finish(&p->req);
 }
 
+/* Tell the dedup index whether the claimed hit was kept. */
+static void
+fcgi_dedup_settle(struct fcgi_pending *p, int ok)
+{
+	if (p->dedup == NULL)
+		return;
+	spool_dedup_settle(p->dedup, p->did, p->didlen, p->hit_id, ok);
+	p->dedup = NULL;
+}
+
 /* The spool's answer for a line handed over under sync = always. */
 static void
 fcgi_synced(struct spool_waiter *wt, int rc)
 {
 	struct fcgi_pending *p = (struct fcgi_pending *)wt;
 
+	fcgi_dedup_settle(p, rc == 0);
 	if (rc == 0)
 		fcgi_respond(&p->req, p->st, p->hit_id, p->head);
 	else
@@ -929,6 +946,7 @@ fcgi_build(struct fcgi_call *c, struct hit *h)
 	hit_new_id(h->hit_id);
 	h->received_at = hit_now_ms();
 	h->utc_offset = st->utc_offset;
+	h->tz = st->tz;
 	h->payload = c->payload;
 	h->payload_len = c->plen;
 	h->method = c->method;
@@ -943,6 +961,16 @@ fcgi_build(struct fcgi_call *c, struct hit *h)
 		else if (st->columns[i] == HIT_COL_PARAMS)
 			params = form_params(c->ctype, inquery ? "" :
 			    c->payload, inquery ? 0 : c->plen, c->query);
+	}
+	if (st->did != CONF_DID_OFF) {
+		if (params == NULL && delivery_needs_params(st))
+			params = form_params(c->ctype, inquery ? "" :
+			    c->payload, inquery ? 0 : c->plen, c->query);
+		if (delivery_get(st, params, c->query, fcgi_header, c->r,
+		    &w->did) == 1) {
+			h->delivery_id = w->did.data;
+			h->delivery_id_len = w->did.len;
+		}
 	}
 	h->headers = w->headers;
 	h->params = params;
@@ -969,6 +997,7 @@ fcgi_handle(struct fcgi_worker *w, struct fcgi_pending *p)
 {
 	struct fcgi_call c;
 	struct hit h;
+	char first[HIT_ID_LEN];
 	int head, rc;
 
 	memset(&c, 0, sizeof c);
@@ -990,12 +1019,32 @@ fcgi_handle(struct fcgi_worker *w, struct fcgi_pending *p)
 	p->st = c.st;
 	p->head = head;
 	memcpy(p->hit_id, h.hit_id, sizeof p->hit_id);
+	p->dedup = NULL;
+	/* A signed stream dedups only hits whose signature verified. */
+	if (c.fs->dedup != NULL && h.delivery_id != NULL &&
+	    h.signature_valid != 0) {
+		rc = spool_dedup_claim(c.fs->dedup, h.delivery_id,
+		    h.delivery_id_len, h.hit_id, h.received_at, first);
+		if (rc == SPOOL_DEDUP_DUP) {
+			fcgi_respond(c.r, c.st, first, head);
+			return 0;
+		}
+		if (rc == SPOOL_DEDUP_BUSY) {
+			fcgi_error(c.r, c.st, 503, "Service Unavailable",
+			    "Retry-After: 5\r\n");
+			return 0;
+		}
+		p->dedup = c.fs->dedup;
+		memcpy(p->did, h.delivery_id, h.delivery_id_len);
+		p->didlen = h.delivery_id_len;
+	}
 	/* A kept connection's next request comes to this worker: it waits
 	 * for the sync rather than hand the connection over. */
 	rc = spool_write(c.fs->writer, w->line.data, w->line.len,
 	    c.r->keepConnection ? NULL : &p->wt);
 	if (rc == SPOOL_PENDING)
 		return 1;	/* p is the spool's now */
+	fcgi_dedup_settle(p, rc == 0);
 	if (rc == -1) {
 		fcgi_error(c.r, c.st, 503, "Service Unavailable",
 		    "Retry-After: 30\r\n");
@@ -1194,6 +1243,14 @@ main(int argc, char **argv)
 			    fcgi.streams[i].dir);
 			fcgi_startup_failed(EX_CANTCREAT, foreground, sock);
 		}
+		if (fcgi.streams[i].st->dedup_window > 0 &&
+		    (fcgi.streams[i].dedup = spool_dedup_open(
+		    fcgi.streams[i].dir,
+		    fcgi.streams[i].st->dedup_window)) == NULL) {
+			log_warnx("cannot use the dedup index of '%s'",
+			    fcgi.streams[i].dir);
+			fcgi_startup_failed(EX_CANTCREAT, foreground, sock);
+		}
 	}
 	log_keep(0);
 	/* Without its metrics the responder still takes hits. */
@@ -1228,6 +1285,7 @@ main(int argc, char **argv)
 		workers[i].id = (int)i;
 		buf_init(&workers[i].body, 0);
 		buf_init(&workers[i].inflated, 0);
+		buf_init(&workers[i].did, 0);
 		buf_init(&workers[i].line, 0);
 		if (pthread_create(&workers[i].thread, NULL, fcgi_worker_main,
 		    &workers[i]) != 0)
@@ -1266,11 +1324,13 @@ main(int argc, char **argv)
 	} while (running);
 	for (i = 0; i < fcgi.nstreams; i++) {
 		spool_writer_free(fcgi.streams[i].writer);
+		spool_dedup_close(fcgi.streams[i].dedup);
 		free(fcgi.streams[i].dir);
 	}
 	for (i = 0; i < n; i++) {
 		buf_release(&workers[i].body);
 		buf_release(&workers[i].inflated);
+		buf_release(&workers[i].did);
 		buf_release(&workers[i].line);
 		free(workers[i].headers);
 	}

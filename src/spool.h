@@ -146,6 +146,25 @@ int	 spool_quota_note(const char *, const char *, time_t);
 int	 spool_status_write(const char *, const char *);
 char	*spool_status_read(const char *);
 
+/*
+ * The dedup index of a stream (spool_dedup.c): a delivery id seen within
+ * the window is answered with the first hit's id.  Thread- and
+ * process-safe; see the file's contract.
+ */
+#define SPOOL_DEDUP_NEW		0	/* write the hit, then settle */
+#define SPOOL_DEDUP_DUP		1	/* answer with the first hit_id */
+#define SPOOL_DEDUP_BUSY	2	/* answer 503 */
+#define SPOOL_DEDUP_WAIT	3	/* (internal) the first is pending */
+#define SPOOL_DEDUP_WAIT_MAX	30	/* seconds a duplicate waits */
+#define SPOOL_DEDUP_MAX_SLOTS	((uint64_t)1 << 23)
+struct spool_dedup;
+struct spool_dedup *spool_dedup_open(const char *, long);
+int	 spool_dedup_claim(struct spool_dedup *, const char *, size_t,
+	    const char *, int64_t, char [37]);
+void	 spool_dedup_settle(struct spool_dedup *, const char *, size_t,
+	    const char *, int);
+void	 spool_dedup_close(struct spool_dedup *);
+
 /* Checks and repair (spool_check.c). */
 int	 spool_scan(const char *, int, void (*)(void *, unsigned long,
 	    const char *, size_t, const char *), void *, unsigned long *,

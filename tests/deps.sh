@@ -12,7 +12,7 @@ PKGS="build-essential autoconf automake pkg-config
 libfcgi-dev libcurl4-openssl-dev uuid-dev libssl-dev libjansson-dev
 libinih-dev zlib1g-dev"
 TEST_PKGS="lighttpd apache2 libapache2-mod-fcgid spawn-fcgi nginx-light
-curl python3 openssl jq groff-base procps clang libclang-rt-14-dev
+curl python3 openssl jq groff-base procps clang libclang-rt-14-dev tzdata
 debhelper dh-autoreconf lintian dpkg-dev fakeroot prometheus"
 case ${1:-} in
 '') ;;

@@ -223,6 +223,41 @@ main(void)
 		is_int(c->streams[0].response, CONF_RESP_PIXEL, "response");
 		conf_free(c);
 	}
+	c = load("[stream a]\nid = x\nutc_offset = Europe/Berlin\n", 0600);
+	ok(c != NULL && c->streams[0].tz != NULL, "utc_offset: an IANA zone");
+	conf_free(c);
+	ok(load("[stream a]\nid = x\nutc_offset = Mars/Olympus\n", 0600) ==
+	    NULL, "utc_offset: an unknown zone refused");
+	ok(load("[stream a]\nid = x\nutc_offset = ../../etc/passwd\n",
+	    0600) == NULL, "utc_offset: a path refused");
+	c = load("[stream a]\nid = x\nsignature = stripe\n"
+	    "signature_secret = s\ndelivery_id = auto\ndedup_window = 1d\n",
+	    0600);
+	ok(c != NULL && c->streams[0].did == CONF_DID_STRIPE &&
+	    c->streams[0].dedup_window == 86400, "delivery_id = auto: stripe");
+	ok(c != NULL && c->streams[0].ncolumns == 1 &&
+	    c->streams[0].columns[0] == HIT_COL_DELIVERY_ID,
+	    "  its column added");
+	conf_free(c);
+	c = load("[stream a]\nid = x\ndelivery_id = form:orderId+status\n",
+	    0600);
+	ok(c != NULL && c->streams[0].did == CONF_DID_FORM &&
+	    strcmp(c->streams[0].did_arg, "orderId+status") == 0,
+	    "delivery_id = form:orderId+status");
+	conf_free(c);
+	ok(load("[stream a]\nid = x\ndelivery_id = bogus\n", 0600) == NULL,
+	    "delivery_id: an unknown source refused");
+	ok(load("[stream a]\nid = x\ndelivery_id = json:id\n", 0600) == NULL,
+	    "delivery_id: a pointer without '/' refused");
+	ok(load("[stream a]\nid = x\ndelivery_id = form:a++b\n", 0600) ==
+	    NULL, "delivery_id: an empty form field refused");
+	ok(load("[stream a]\nid = x\ndelivery_id = auto\n", 0600) == NULL,
+	    "delivery_id = auto without a signature refused");
+	ok(load("[stream a]\nid = x\ndedup_window = 1h\n", 0600) == NULL,
+	    "dedup_window without delivery_id refused");
+	ok(load("keep_done = 1d\n[stream a]\nid = x\n"
+	    "delivery_id = header:X-Id\ndedup_window = 2d\n", 0600) == NULL,
+	    "dedup_window longer than keep_done refused");
 	ok(load("[stream a]\nid = x\nbogus = 1\n", 0600) == NULL,
 	    "unknown key refused");
 	ok(load("sync = sometimes\n[stream a]\nid = x\n", 0600) == NULL,
