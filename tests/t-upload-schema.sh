@@ -108,7 +108,7 @@ opts_conf() {
 [stream opts]
 id = $OPT_ID
 table = $OPT_TABLE
-columns = method params
+columns = method params delivery_id
 partition_expiration = 90d
 require_partition_filter = yes
 clustering = date method
