@@ -1129,6 +1129,12 @@ struct ctl_audit_kept {
 	size_t		 batch;
 };
 
+/* A row's delivery id, with its hit_id. */
+struct ctl_audit_did {
+	char		*did;
+	char		 id[HIT_ID_LEN];
+};
+
 struct ctl_audit_run {
 	const char	*since;		/* YYYY-MM-DD, or NULL: all */
 	char		**names;	/* the done/ batches read */
@@ -1138,7 +1144,10 @@ struct ctl_audit_run {
 	char		(*rows)[HIT_ID_LEN]; /* the table's hit_ids */
 	size_t		 nrows, caprows;
 	unsigned long	 odd;		/* lines, rows without a hit_id */
-	int		 id_first;	/* hit_id first in the cells */
+	int		 col_id, col_date; /* cells of hit_id and date */
+	int		 col_did;	/* of delivery_id, or -1: none */
+	struct ctl_audit_did *dids;	/* rows with a delivery id */
+	size_t		 ndids, capdids;
 };
 
 /* A hit_id as hookspool makes them fits; anything else is odd. */
@@ -1188,21 +1197,43 @@ static void
 ctl_audit_row(void *arg, json_t *cells)
 {
 	struct ctl_audit_run *a = arg;
-	const char *id, *date;
+	const char *id, *date, *did = NULL;
 	int rc;
 
 	id = json_string_value(json_object_get(json_array_get(cells,
-	    a->id_first ? 0 : 1), "v"));
+	    a->col_id), "v"));
 	date = json_string_value(json_object_get(json_array_get(cells,
-	    a->id_first ? 1 : 0), "v"));
+	    a->col_date), "v"));
+	if (a->col_did >= 0)
+		did = json_string_value(json_object_get(json_array_get(cells,
+		    a->col_did), "v"));
 	if (a->nrows == a->caprows) {
 		a->caprows = a->caprows ? a->caprows * 2 : 1024;
 		a->rows = xreallocarray(a->rows, a->caprows, sizeof *a->rows);
 	}
-	if ((rc = ctl_audit_id(id, date, a->since, a->rows[a->nrows])) == 1)
-		a->nrows++;
-	else if (rc == -1)
+	if ((rc = ctl_audit_id(id, date, a->since, a->rows[a->nrows])) == -1)
 		a->odd++;
+	if (rc != 1)
+		return;
+	if (did != NULL) {
+		if (a->ndids == a->capdids) {
+			a->capdids = a->capdids ? a->capdids * 2 : 256;
+			a->dids = xreallocarray(a->dids, a->capdids,
+			    sizeof *a->dids);
+		}
+		a->dids[a->ndids].did = xstrdup(did);
+		memcpy(a->dids[a->ndids++].id, a->rows[a->nrows], HIT_ID_LEN);
+	}
+	a->nrows++;
+}
+
+static int
+ctl_audit_cmp_did(const void *x, const void *y)
+{
+	const struct ctl_audit_did *a = x, *b = y;
+	int c = strcmp(a->did, b->did);
+
+	return c != 0 ? c : strcmp(a->id, b->id);
 }
 
 static int
@@ -1249,24 +1280,33 @@ ctl_audit_done(const char *dir, struct ctl_audit_run *a)
 	return rc;
 }
 
-/* Which of hit_id and date comes first in the table: -1 if one lacks. */
+/*
+ * Where hit_id, date and delivery_id (when the table has it) come in the
+ * cells: tabledata.list gives the selected fields in the table's order.
+ * -1 when hit_id or date lacks.
+ */
 static int
-ctl_audit_order(json_t *table)
+ctl_audit_order(json_t *table, struct ctl_audit_run *a)
 {
 	json_t *f;
 	const char *name;
 	size_t i;
-	int id = -1, date = -1;
+	int n = 0;
 
+	a->col_id = a->col_date = a->col_did = -1;
 	json_array_foreach(json_object_get(json_object_get(table, "schema"),
 	    "fields"), i, f) {
 		name = json_string_value(json_object_get(f, "name"));
-		if (name != NULL && strcmp(name, "hit_id") == 0)
-			id = (int)i;
-		else if (name != NULL && strcmp(name, "date") == 0)
-			date = (int)i;
+		if (name == NULL)
+			continue;
+		if (strcmp(name, "hit_id") == 0)
+			a->col_id = n++;
+		else if (strcmp(name, "date") == 0)
+			a->col_date = n++;
+		else if (strcmp(name, "delivery_id") == 0)
+			a->col_did = n++;
 	}
-	return id < 0 || date < 0 ? -1 : id < date;
+	return a->col_id < 0 || a->col_date < 0 ? -1 : 0;
 }
 
 /* The kept batches of sorted kept[from, to), comma-separated. */
@@ -1324,6 +1364,43 @@ ctl_audit_compare(struct ctl_audit_run *a, unsigned long *missing,
 	}
 }
 
+/*
+ * One delivery id on rows of two hit_ids or more: a sender's retry that
+ * reached another host, or one outside dedup_window.  Reported, not an
+ * error: the view of hookspool-fcgi(8) keeps the first.  The id comes last
+ * on the line, control characters shown as '?'.
+ */
+static unsigned long
+ctl_audit_redelivered(struct ctl_audit_run *a)
+{
+	unsigned long n = 0;
+	size_t i, k, j, c;
+	const char *s;
+
+	if (a->ndids > 0)
+		qsort(a->dids, a->ndids, sizeof *a->dids, ctl_audit_cmp_did);
+	for (i = 0; i < a->ndids; i = k) {
+		for (k = i + 1, c = 1; k < a->ndids &&
+		    strcmp(a->dids[k].did, a->dids[i].did) == 0; k++)
+			if (strcmp(a->dids[k].id, a->dids[k - 1].id) != 0)
+				c++;
+		if (c < 2)
+			continue;
+		printf("redelivered %zu ", c);
+		for (j = i; j < k; j++)
+			if (j == i || strcmp(a->dids[j].id,
+			    a->dids[j - 1].id) != 0)
+				printf("%s%s", j == i ? "" : ",", a->dids[j].id);
+		putchar(' ');
+		for (s = a->dids[i].did; *s != '\0'; s++)
+			putchar((unsigned char)*s < 0x20 || *s == 0x7f ?
+			    '?' : *s);
+		putchar('\n');
+		n++;
+	}
+	return n;
+}
+
 static void
 ctl_audit_free(struct ctl_audit_run *a)
 {
@@ -1332,6 +1409,9 @@ ctl_audit_free(struct ctl_audit_run *a)
 	free(a->names);
 	free(a->kept);
 	free(a->rows);
+	while (a->ndids > 0)
+		free(a->dids[--a->ndids].did);
+	free(a->dids);
 	memset(a, 0, sizeof *a);
 }
 
@@ -1356,7 +1436,7 @@ ctl_audit_stream(struct ctl *ctl, struct bq *bq, const struct conf_stream *st,
 {
 	struct ctl_audit_run a;
 	enum bq_result res;
-	unsigned long missing = 0, dups = 0;
+	unsigned long missing = 0, dups = 0, redelivered;
 	json_t *table = NULL;
 	char *dir, *why = NULL;
 	int rc = EX_OK;
@@ -1367,15 +1447,16 @@ ctl_audit_stream(struct ctl *ctl, struct bq *bq, const struct conf_stream *st,
 	if (ctl_audit_done(dir, &a) == -1)
 		rc = EX_IOERR;
 	res = bq_table_get(bq, st->table, &table, &why);
-	if (res == BQ_OK && (a.id_first = ctl_audit_order(table)) == -1) {
+	if (res == BQ_OK && ctl_audit_order(table, &a) == -1) {
 		log_warnx("audit: stream '%s': table %s has no hit_id or no "
 		    "date column", st->name, st->table);
 		rc = EX_DATAERR;
 		goto out;
 	}
 	if (res == BQ_OK)
-		res = bq_table_rows(bq, st->table, "hit_id,date",
-		    ctl_audit_row, &a, &why);
+		res = bq_table_rows(bq, st->table, a.col_did >= 0 ?
+		    "hit_id,date,delivery_id" : "hit_id,date", ctl_audit_row,
+		    &a, &why);
 	if (res == BQ_NOTFOUND)
 		log_warnx("audit: stream '%s': table %s does not exist",
 		    st->name, st->table);
@@ -1385,6 +1466,7 @@ ctl_audit_stream(struct ctl *ctl, struct bq *bq, const struct conf_stream *st,
 		goto out;
 	}
 	ctl_audit_compare(&a, &missing, &dups);
+	redelivered = ctl_audit_redelivered(&a);
 	printf("audit: stream %s: table %s: %zu hits kept in done/ (%zu "
 	    "batches), %zu rows read, %lu missing, %lu duplicated%s%s\n",
 	    st->name, st->table, a.nkept, a.nnames, a.nrows, missing, dups,
@@ -1392,6 +1474,9 @@ ctl_audit_stream(struct ctl *ctl, struct bq *bq, const struct conf_stream *st,
 	if (a.odd > 0)
 		printf("audit: stream %s: %lu lines or rows without a hit_id "
 		    "skipped\n", st->name, a.odd);
+	if (a.col_did >= 0)
+		printf("audit: stream %s: %lu delivery ids on rows of more "
+		    "than one hit_id\n", st->name, redelivered);
 	if (rc == EX_OK && (missing > 0 || dups > 0))
 		rc = EX_DATAERR;
 out:

@@ -4,7 +4,8 @@
 # through the uploader's credentials.  Clean: exit 0 and a summary; a row
 # deleted and a row doubled by hand: exit 65, the missing and duplicated
 # hit_ids with their batch files; --since leaves older hits out;
-# BigQuery unreachable: exit 75; usage errors: 64.
+# BigQuery unreachable: exit 75; usage errors: 64; a delivery id on rows
+# of two hit_ids is reported.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 need python3 openssl curl
 need_file "$HS_UPLOAD"
@@ -88,6 +89,44 @@ check "--since tomorrow: 0 hits, 0 rows" grep -q \
     "$T/audit.out"
 audit --since "$(date -u +%F)"
 is "$RC" 65 "--since today: the problems are back"
+
+# --- delivery ids on rows of two hit_ids -----------------------------------------
+# A retry that reached another host (each host dedups its own hits) is two
+# rows with one delivery_id: reported, not an error.
+cat >>"$T/hs.conf" <<CONF
+
+[stream dl]
+id = 522ed95e-1a2b-4c3d-8e4f-0000000f0002
+table = test-project.crm.dl
+delivery_id = header:X-Delivery
+CONF
+D=$T/spool/dl
+mkdir -p "$D/new"
+python3 "$MKBATCH" "$D/new" --batches 1 --hits 4 >"$T/dlnames" ||
+    not_ok "a batch for stream dl written"
+DLB=$D/new/$(cat "$T/dlnames")
+python3 - "$DLB" <<'PY'
+import json, sys
+lines = [json.loads(l) for l in open(sys.argv[1])]
+for l, did in zip(lines, ["evt_1", "evt_1", "evt_2\tx", None]):
+    l["delivery_id"] = did
+with open(sys.argv[1], "w") as f:
+    for l in lines:
+        f.write(json.dumps(l) + "\n")
+PY
+TWIN=$(python3 -c 'import json,sys; print(",".join(sorted(json.loads(l)["hit_id"] for l in list(open(sys.argv[1]))[:2])))' "$DLB")
+"$HS_UPLOAD" -c "$T/hs.conf" -s dl >"$T/up.out" 2>&1
+is "$?" 0 "stream dl loads"
+audit dl
+is "$RC" 0 "a delivery id on two rows is not an error: exit 0"
+check "it is named, with both hit_ids" \
+    grep -qx "redelivered 2 $TWIN evt_1" "$T/audit.out"
+is "$(grep -c '^redelivered' "$T/audit.out")" 1 "and nothing else"
+check "the summary counts it" grep -qx \
+    "audit: stream dl: 1 delivery ids on rows of more than one hit_id" \
+    "$T/audit.out"
+check "a table without delivery_id has no such line" \
+    sh -c "! '$HS_CTL' -c '$T/hs.conf' audit crm | grep -q 'delivery ids'"
 
 # --- usage and an unreachable BigQuery -------------------------------------------
 audit --since yesterday
