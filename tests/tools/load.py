@@ -2,18 +2,20 @@
 """load.py: send webhook hits concurrently and record every answer.
 
     load.py --url URL [--n N | --seconds S] [--concurrency C] [--body TEXT]
-            [--out FILE]
+            [--out FILE] [--stop-file PATH]
 
 Each worker thread keeps one HTTP/1.1 connection (reconnecting after an
 error) and POSTs bodies "i=<n>&<body>". Every answer is written to --out as
 one JSON line: {"n": n, "status": code or 0 for a transport error,
 "hit_id": id or null}. A summary line goes to stdout:
     sent=N ok2xx=N err5xx=N err4xx=N transport=N
-Bounded in count and time; talks only to the URL given (loopback in tests).
+--stop-file: stop early once PATH exists (a test ends the load when it has
+seen enough, however slow the machine). Bounded in count and time; talks only to the URL given (loopback in tests).
 """
 import argparse
 import http.client
 import json
+import os
 import sys
 import threading
 import time
@@ -29,6 +31,7 @@ def main():
     ap.add_argument("--body", default="status=new&orderId=N")
     ap.add_argument("--out")
     ap.add_argument("--timeout", type=float, default=10)
+    ap.add_argument("--stop-file")
     a = ap.parse_args()
     u = urllib.parse.urlsplit(a.url)
     path = u.path + ("?" + u.query if u.query else "")
@@ -40,6 +43,8 @@ def main():
 
     def take():
         with lock:
+            if a.stop_file and os.path.exists(a.stop_file):
+                return None
             if deadline is not None:
                 if time.time() >= deadline:
                     return None
