@@ -23,7 +23,7 @@
 #include <ini.h>
 
 #include "conf.h"
-#include "hit.h"
+#include "hit_columns.h"
 #include "http.h"
 #include "log.h"
 #include "sig.h"

@@ -65,7 +65,7 @@ struct conf_stream {
 	char		*table;		/* project.dataset.table */
 	int		 utc_offset;	/* minutes east of UTC */
 	char		*utc_offset_str;
-	int		 columns[CONF_MAX_COLUMNS]; /* optional, hit.h enum */
+	int		 columns[CONF_MAX_COLUMNS]; /* optional, enum hit_col */
 	size_t		 ncolumns;
 	size_t		 max_body;
 	unsigned	 methods;
