@@ -394,6 +394,40 @@ static const char *const conf_sigcov_names[] = { "body", "query", NULL };
 static const char *const conf_bool_names[] = { "no", "yes", "off", "on",
 	"false", "true", "0", "1", NULL };
 
+/*
+ * The names of each enum type's values, in enum order; a T_BOOL's value is
+ * its index modulo 2.  The fields are C enums or int: int-sized.
+ */
+static const char *const *const conf_enum_names[] = {
+	[T_SYNC] = conf_sync_names,
+	[T_SIG] = conf_sig_names,
+	[T_SIGENC] = conf_sigenc_names,
+	[T_SIGPOL] = conf_sigpol_names,
+	[T_SIGCOV] = conf_sigcov_names,
+	[T_BOOL] = conf_bool_names,
+};
+
+/* response = json | empty | pixel | file:PATH */
+static int
+conf_set_response(struct conf_stream *st, const char *value)
+{
+	if (strncmp(value, "file:", 5) == 0 && value[5] != '\0') {
+		st->response = CONF_RESP_FILE;
+		free(st->response_file);
+		st->response_file = xstrdup(value + 5);
+		return 0;
+	}
+	if (strcmp(value, "json") == 0)
+		st->response = CONF_RESP_JSON;
+	else if (strcmp(value, "empty") == 0)
+		st->response = CONF_RESP_EMPTY;
+	else if (strcmp(value, "pixel") == 0)
+		st->response = CONF_RESP_PIXEL;
+	else
+		return -1;
+	return 0;
+}
+
 /* Parse one value into the struct field; 0 or -1 (already reported). */
 static int
 conf_set(struct conf_parse *p, const struct conf_key *k, void *base,
@@ -461,54 +495,19 @@ conf_set(struct conf_parse *p, const struct conf_key *k, void *base,
 		return conf_parse_columns(p, base, value);
 	case T_METHODS:
 		return conf_parse_methods(p, (unsigned *)field, value);
-	case T_RESPONSE: {
-		struct conf_stream *st = base;
-
-		if (strncmp(value, "file:", 5) == 0 && value[5] != '\0') {
-			st->response = CONF_RESP_FILE;
-			free(st->response_file);
-			st->response_file = xstrdup(value + 5);
-			return 0;
-		}
-		if (strcmp(value, "json") == 0)
-			st->response = CONF_RESP_JSON;
-		else if (strcmp(value, "empty") == 0)
-			st->response = CONF_RESP_EMPTY;
-		else if (strcmp(value, "pixel") == 0)
-			st->response = CONF_RESP_PIXEL;
-		else
+	case T_RESPONSE:
+		if (conf_set_response(base, value) == -1)
 			goto bad;
 		return 0;
-	}
 	case T_SYNC:
-		if (conf_enum(value, conf_sync_names, &e) == -1)
-			goto bad;
-		*(enum conf_sync *)field = e;
-		return 0;
 	case T_SIG:
-		if (conf_enum(value, conf_sig_names, &e) == -1)
-			goto bad;
-		*(enum conf_sig *)field = e;
-		return 0;
 	case T_SIGENC:
-		if (conf_enum(value, conf_sigenc_names, &e) == -1)
-			goto bad;
-		*(enum conf_sig_encoding *)field = e;
-		return 0;
 	case T_SIGPOL:
-		if (conf_enum(value, conf_sigpol_names, &e) == -1)
-			goto bad;
-		*(enum conf_sig_policy *)field = e;
-		return 0;
 	case T_SIGCOV:
-		if (conf_enum(value, conf_sigcov_names, &e) == -1)
-			goto bad;
-		*(enum conf_sig_covers *)field = e;
-		return 0;
 	case T_BOOL:
-		if (conf_enum(value, conf_bool_names, &e) == -1)
+		if (conf_enum(value, conf_enum_names[k->type], &e) == -1)
 			goto bad;
-		*(int *)field = e % 2;
+		*(int *)field = k->type == T_BOOL ? e % 2 : e;
 		return 0;
 	}
 bad:
@@ -1005,9 +1004,6 @@ conf_print_value(FILE *fp, const struct conf_key *k, const void *base)
 	case T_DURATION:
 		conf_print_duration(fp, *(const long *)field);
 		break;
-	case T_SYNC:
-		fputs(conf_sync_names[*(const enum conf_sync *)field], fp);
-		break;
 	case T_OFFSET:
 		fputs(st->utc_offset_str, fp);
 		break;
@@ -1033,23 +1029,13 @@ conf_print_value(FILE *fp, const struct conf_key *k, const void *base)
 			    st->response == CONF_RESP_EMPTY ? "empty" : "pixel",
 			    fp);
 		break;
+	case T_SYNC:
 	case T_SIG:
-		fputs(conf_sig_names[*(const enum conf_sig *)field], fp);
-		break;
 	case T_SIGENC:
-		fputs(conf_sigenc_names[*(const enum conf_sig_encoding *)field],
-		    fp);
-		break;
 	case T_SIGPOL:
-		fputs(conf_sigpol_names[*(const enum conf_sig_policy *)field],
-		    fp);
-		break;
 	case T_SIGCOV:
-		fputs(conf_sigcov_names[*(const enum conf_sig_covers *)field],
-		    fp);
-		break;
 	case T_BOOL:
-		fputs(*(const int *)field ? "yes" : "no", fp);
+		fputs(conf_enum_names[k->type][*(const int *)field], fp);
 		break;
 	}
 }

@@ -151,6 +151,74 @@ test_file_rules(void)
 	conf_free(c);
 }
 
+/* 1 when text has a line "KEY = VALUE", with or without its comment. */
+static int
+has_setting(const char *text, const char *setting)
+{
+	const char *at = text;
+	size_t n = strlen(setting);
+
+	while ((at = strstr(at, setting)) != NULL) {
+		if ((at == text || at[-1] == '\n') &&
+		    (at[n] == '\n' || at[n] == '\t'))
+			return 1;
+		at += n;
+	}
+	return 0;
+}
+
+/* Each enum key parses to its value and prints back as its name. */
+static void
+test_enums(void)
+{
+	struct conf *c;
+	char *text = NULL;
+	size_t len;
+	FILE *fp;
+
+	c = load("sync = none\nhealth_details = on\n[stream a]\nid = x\n"
+	    "signature = hmac-sha256\nsignature_header = X-Sig\n"
+	    "signature_secret = s\nsignature_encoding = base64\n"
+	    "signature_policy = record\nsignature_covers = body\n"
+	    "response = empty\n", 0600);
+	ok(c != NULL, "enum keys load");
+	if (c == NULL)
+		return;
+	is_int(c->sync, CONF_SYNC_NONE, "sync = none");
+	is_int(c->health_details, 1, "health_details = on is 1");
+	is_int(c->streams[0].signature, CONF_SIG_HMAC_SHA256, "signature");
+	is_int(c->streams[0].signature_encoding, CONF_SIGENC_BASE64,
+	    "signature_encoding");
+	is_int(c->streams[0].signature_policy, CONF_SIGPOL_RECORD,
+	    "signature_policy");
+	is_int(c->streams[0].signature_covers, CONF_SIGCOV_BODY,
+	    "signature_covers");
+	is_int(c->streams[0].response, CONF_RESP_EMPTY, "response");
+	fp = open_memstream(&text, &len);
+	conf_print(c, fp);
+	fclose(fp);
+	ok(has_setting(text, "sync = none"), "prints sync = none");
+	ok(has_setting(text, "health_details = yes"),
+	    "prints health_details = yes");
+	ok(has_setting(text, "signature = hmac-sha256"),
+	    "prints signature");
+	ok(has_setting(text, "signature_encoding = base64"),
+	    "prints signature_encoding");
+	ok(has_setting(text, "signature_policy = record"),
+	    "prints signature_policy");
+	ok(has_setting(text, "signature_covers = body"),
+	    "prints signature_covers");
+	ok(has_setting(text, "response = empty"), "prints response");
+	free(text);
+	conf_free(c);
+	ok(load("health_details = maybe\n[stream a]\nid = x\n", 0600) ==
+	    NULL, "bad boolean refused");
+	ok(load("[stream a]\nid = x\nsignature_policy = warn\n", 0600) ==
+	    NULL, "bad signature_policy refused");
+	ok(load("[stream a]\nid = x\nresponse = file:\n", 0600) == NULL,
+	    "response = file: without a path refused");
+}
+
 int
 main(void)
 {
@@ -251,6 +319,7 @@ main(void)
 	conf_free(c);
 	test_std_secret();
 	test_file_rules();
+	test_enums();
 	unlink(path);
 	return tap_done();
 }
