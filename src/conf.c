@@ -183,10 +183,15 @@ conf_choose_path(const char *flag)
 	return conf_default_path();
 }
 
-/* "8M", "512K", "1G", "100" (bytes); binary multiples. */
-int
-conf_parse_size(const char *s, uint64_t *out)
+/*
+ * Digits and an optional one-letter unit from units, scaled by that unit's
+ * multiple in muls, at most max; *rest: what follows.  0 or -1.
+ */
+static int
+conf_parse_scaled(const char *s, const char *units, const uint64_t *muls,
+    uint64_t max, uint64_t *out, const char **rest)
 {
+	const char *u;
 	char *end;
 	unsigned long long v;
 	uint64_t mul = 1;
@@ -197,36 +202,39 @@ conf_parse_size(const char *s, uint64_t *out)
 	v = strtoull(s, &end, 10);
 	if (errno != 0)
 		return -1;
-	switch (toupper((unsigned char)*end)) {
-	case '\0':
-		break;
-	case 'K':
-		mul = 1024;
-		break;
-	case 'M':
-		mul = 1024 * 1024;
-		break;
-	case 'G':
-		mul = (uint64_t)1024 * 1024 * 1024;
-		break;
-	case 'T':
-		mul = (uint64_t)1024 * 1024 * 1024 * 1024;
-		break;
-	default:
-		return -1;
-	}
 	if (*end != '\0') {
-		end++;
-		if (*end == 'i')
-			end++;
-		if (toupper((unsigned char)*end) == 'B')
-			end++;
-		if (*end != '\0')
+		if ((u = strchr(units, *end)) == NULL)
 			return -1;
+		mul = muls[u - units];
+		end++;
 	}
-	if (v > UINT64_MAX / mul)
+	if (v > max / mul)
 		return -1;
 	*out = v * mul;
+	*rest = end;
+	return 0;
+}
+
+/* "8M", "512K", "1G", "100" (bytes); binary multiples. */
+int
+conf_parse_size(const char *s, uint64_t *out)
+{
+	static const uint64_t muls[] = { (uint64_t)1 << 10, (uint64_t)1 << 20,
+		(uint64_t)1 << 30, (uint64_t)1 << 40, (uint64_t)1 << 10,
+		(uint64_t)1 << 20, (uint64_t)1 << 30, (uint64_t)1 << 40 };
+	const char *end;
+	uint64_t v;
+
+	if (conf_parse_scaled(s, "KMGTkmgt", muls, UINT64_MAX, &v, &end) ==
+	    -1)
+		return -1;
+	if (*end == 'i')
+		end++;
+	if (toupper((unsigned char)*end) == 'B')
+		end++;
+	if (*end != '\0')
+		return -1;
+	*out = v;
 	return 0;
 }
 
@@ -234,40 +242,14 @@ conf_parse_size(const char *s, uint64_t *out)
 int
 conf_parse_duration(const char *s, long *out)
 {
-	char *end;
-	long long v;
-	long mul = 1;
+	static const uint64_t muls[] = { 1, 60, 3600, 86400, 7 * 86400 };
+	const char *end;
+	uint64_t v;
 
-	if (!isdigit((unsigned char)*s))
+	if (conf_parse_scaled(s, "smhdw", muls, LONG_MAX, &v, &end) == -1 ||
+	    *end != '\0')
 		return -1;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0)
-		return -1;
-	switch (*end) {
-	case '\0':
-	case 's':
-		break;
-	case 'm':
-		mul = 60;
-		break;
-	case 'h':
-		mul = 3600;
-		break;
-	case 'd':
-		mul = 86400;
-		break;
-	case 'w':
-		mul = 7 * 86400;
-		break;
-	default:
-		return -1;
-	}
-	if (*end != '\0' && end[1] != '\0')
-		return -1;
-	if (v > LONG_MAX / mul)
-		return -1;
-	*out = (long)(v * mul);
+	*out = (long)v;
 	return 0;
 }
 

@@ -243,6 +243,24 @@ main(void)
 	ok(conf_parse_duration("7d", &d) == 0 && d == 7 * 86400, "7d");
 	ok(conf_parse_duration("5m", &d) == 0 && d == 300, "5m");
 	ok(conf_parse_duration("5x", &d) == -1, "bad duration");
+	ok(conf_parse_size("1KiB", &u) == 0 && u == 1024, "1KiB");
+	ok(conf_parse_size("2gb", &u) == 0 && u == (uint64_t)2 << 30, "2gb");
+	ok(conf_parse_size("1T", &u) == 0 && u == (uint64_t)1 << 40, "1T");
+	ok(conf_parse_size("1KiBx", &u) == -1, "trailing bytes refused");
+	ok(conf_parse_size("1iB", &u) == -1, "iB without a unit refused");
+	ok(conf_parse_size("1B", &u) == -1, "B without a unit refused");
+	ok(conf_parse_size("16777216T", &u) == -1, "size overflow by unit");
+	ok(conf_parse_size("", &u) == -1, "empty size refused");
+	ok(conf_parse_duration("60", &d) == 0 && d == 60, "60");
+	ok(conf_parse_duration("2h", &d) == 0 && d == 7200, "2h");
+	ok(conf_parse_duration("1w", &d) == 0 && d == 7 * 86400, "1w");
+	ok(conf_parse_duration("5mm", &d) == -1, "5mm refused");
+	ok(conf_parse_duration("5M", &d) == -1, "units are lowercase");
+	ok(conf_parse_duration("-5s", &d) == -1, "negative duration refused");
+	ok(conf_parse_duration("99999999999999999999", &d) == -1,
+	    "duration overflow");
+	ok(conf_parse_duration("15250284452472w", &d) == -1,
+	    "duration overflow by unit");
 	ok(conf_parse_offset("+03:00", &off) == 0 && off == 180, "+03:00");
 	ok(conf_parse_offset("-05:30", &off) == 0 && off == -330, "-05:30");
 	ok(conf_parse_offset("+3", &off) == -1, "short offset refused");
