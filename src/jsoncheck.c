@@ -418,6 +418,16 @@ out:
 	return rc;
 }
 
+/* true, false or null at f->p: 0 past it, or -1. */
+static int
+jsoncheck_literal(struct jsoncheck *f, const char *word, size_t len)
+{
+	if ((size_t)(f->e - f->p) < len || memcmp(f->p, word, len) != 0)
+		return -1;
+	f->p += len;
+	return 0;
+}
+
 static int
 jsoncheck_value(struct jsoncheck *f, int top, int *hit_ok)
 {
@@ -448,23 +458,11 @@ jsoncheck_value(struct jsoncheck *f, int top, int *hit_ok)
 	case '"':
 		return jsoncheck_string(f, NULL, NULL);
 	case 't':
-		if (f->e - f->p >= 4 && memcmp(f->p, "true", 4) == 0) {
-			f->p += 4;
-			return 0;
-		}
-		return -1;
+		return jsoncheck_literal(f, "true", 4);
 	case 'f':
-		if (f->e - f->p >= 5 && memcmp(f->p, "false", 5) == 0) {
-			f->p += 5;
-			return 0;
-		}
-		return -1;
+		return jsoncheck_literal(f, "false", 5);
 	case 'n':
-		if (f->e - f->p >= 4 && memcmp(f->p, "null", 4) == 0) {
-			f->p += 4;
-			return 0;
-		}
-		return -1;
+		return jsoncheck_literal(f, "null", 4);
 	default:
 		return jsoncheck_number(f);
 	}
