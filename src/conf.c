@@ -823,8 +823,8 @@ conf_perms(const struct conf *c, const char *path, const struct stat *sb)
 
 /*
  * A configuration holding the global defaults of the key table and no
- * stream, for a program that fills it by hand (tests/bq-probe); conf_load
- * starts from it too.  Free it with conf_free.
+ * stream, for a program that fills it by hand (tests/tools/bq-probe);
+ * conf_load starts from it too.  Free it with conf_free.
  */
 struct conf *
 conf_new(void)
