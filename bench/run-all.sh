@@ -1,7 +1,7 @@
 #!/bin/sh
 # Every benchmark in one command, each writing its table to bench/results/:
 # the collector (run-collector.sh, ~40 min) and the uploader (run-upload.sh,
-# ~15 min).  The chaos and soak runs are longer and separate (CHAOS.md).
+# ~15 min).  The chaos and soak runs are longer and separate (tests/chaos/README.md).
 # Run on a quiet machine: the numbers are ratios measured side by side, but
 # a busy neighbour still bends them.
 set -u

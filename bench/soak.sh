@@ -30,14 +30,7 @@ set -u
 : "${BUILD:=/tmp/build-chaos}"
 : "${OUT:=$BENCH/results/soak-$(date -u +%Y-%m-%d).md}"
 
-bench_build "$BUILD" - src/hookspool-fcgi src/hookspool-upload \
-    src/hookspoolctl
-
-top_srcdir=$TOP
-top_builddir=$BUILD
-. "$TOP/tests/lib.sh"
-need lighttpd curl python3 openssl
-CHAOS=$TOP/tests/chaos/chaos.py
+. "$TOP/tests/chaos/setup.sh"
 ID=522ed95e-1a2b-4c3d-8e4f-0000000050a4
 TABLE=test-project.crm.hits
 say "RATE=$RATE DURATION=$DURATION SAMPLE_EVERY=$SAMPLE_EVERY CRON_EVERY=$CRON_EVERY; scratch $T"

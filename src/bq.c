@@ -1067,20 +1067,31 @@ bq_boundary(void)
 	return xasprintf("hookspool_%s", hex);
 }
 
+/* The URL that starts a load job with an upload of the given type. */
+static char *
+bq_upload_url(const struct bq *bq, const char *type)
+{
+	char *p, *url;
+
+	p = http_url_escape(bq->project);
+	url = xasprintf("%s/upload/bigquery/v2/projects/%s/jobs?"
+	    "uploadType=%s", bq->base, p, type);
+	free(p);
+	return url;
+}
+
 static int
 bq_insert_multipart(struct bq *bq, const char *json,
     const struct http_src *src, struct bq_job *job)
 {
 	struct http_req req;
 	struct http_resp r;
-	char *b, *url, *p, *prefix, *suffix, *ctype;
+	char *b, *url, *prefix, *suffix, *ctype;
 	const char *hdrs[2];
 	int res;
 
 	b = bq_boundary();
-	p = http_url_escape(bq->project);
-	url = xasprintf("%s/upload/bigquery/v2/projects/%s/jobs?"
-	    "uploadType=multipart", bq->base, p);
+	url = bq_upload_url(bq, "multipart");
 	prefix = xasprintf("--%s\r\nContent-Type: application/json; "
 	    "charset=UTF-8\r\n\r\n%s\r\n--%s\r\nContent-Type: "
 	    "application/octet-stream\r\n\r\n", b, json, b);
@@ -1106,7 +1117,6 @@ bq_insert_multipart(struct bq *bq, const char *json,
 		res = bq_answer_job(job, &r);
 	http_resp_release(&r);
 	free(b);
-	free(p);
 	free(url);
 	free(prefix);
 	free(suffix);
@@ -1136,14 +1146,12 @@ bq_resumable_start(struct bq *bq, const char *json, uint64_t total,
 {
 	struct http_req req;
 	struct http_resp r;
-	char *url, *p, *len, *safe;
+	char *url, *len, *safe;
 	const char *hdrs[4];
 	int res;
 
 	*session = NULL;
-	p = http_url_escape(bq->project);
-	url = xasprintf("%s/upload/bigquery/v2/projects/%s/jobs?"
-	    "uploadType=resumable", bq->base, p);
+	url = bq_upload_url(bq, "resumable");
 	len = xasprintf("X-Upload-Content-Length: %" PRIu64, total);
 	hdrs[0] = "Content-Type: application/json; charset=UTF-8";
 	hdrs[1] = "X-Upload-Content-Type: application/octet-stream";
@@ -1180,7 +1188,6 @@ bq_resumable_start(struct bq *bq, const char *json, uint64_t total,
 		}
 	}
 	http_resp_release(&r);
-	free(p);
 	free(url);
 	free(len);
 	return res;

@@ -75,8 +75,8 @@ struct bq	*bq_new(const struct conf *, struct http *, struct auth *);
 void		 bq_free(struct bq *);
 /*
  * The first retry step (ms) and the attempts per request: BigQuery's pace
- * unless set; tests/bq-probe shortens it against the fake BigQuery, where
- * a real backoff would make the tests minutes long.
+ * unless set; tests/tools/bq-probe shortens it against the fake BigQuery,
+ * where a real backoff would make the tests minutes long.
  */
 void		 bq_set_pace(struct bq *, long, int);
 

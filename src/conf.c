@@ -24,7 +24,7 @@
 
 #include "conf.h"
 #include "delivery.h"
-#include "hit.h"
+#include "hit_columns.h"
 #include "http.h"
 #include "log.h"
 #include "sig.h"
@@ -198,10 +198,15 @@ conf_choose_path(const char *flag)
 	return conf_default_path();
 }
 
-/* "8M", "512K", "1G", "100" (bytes); binary multiples. */
-int
-conf_parse_size(const char *s, uint64_t *out)
+/*
+ * Digits and an optional one-letter unit from units, scaled by that unit's
+ * multiple in muls, at most max; *rest: what follows.  0 or -1.
+ */
+static int
+conf_parse_scaled(const char *s, const char *units, const uint64_t *muls,
+    uint64_t max, uint64_t *out, const char **rest)
 {
+	const char *u;
 	char *end;
 	unsigned long long v;
 	uint64_t mul = 1;
@@ -212,36 +217,39 @@ conf_parse_size(const char *s, uint64_t *out)
 	v = strtoull(s, &end, 10);
 	if (errno != 0)
 		return -1;
-	switch (toupper((unsigned char)*end)) {
-	case '\0':
-		break;
-	case 'K':
-		mul = 1024;
-		break;
-	case 'M':
-		mul = 1024 * 1024;
-		break;
-	case 'G':
-		mul = (uint64_t)1024 * 1024 * 1024;
-		break;
-	case 'T':
-		mul = (uint64_t)1024 * 1024 * 1024 * 1024;
-		break;
-	default:
-		return -1;
-	}
 	if (*end != '\0') {
-		end++;
-		if (*end == 'i')
-			end++;
-		if (toupper((unsigned char)*end) == 'B')
-			end++;
-		if (*end != '\0')
+		if ((u = strchr(units, *end)) == NULL)
 			return -1;
+		mul = muls[u - units];
+		end++;
 	}
-	if (v > UINT64_MAX / mul)
+	if (v > max / mul)
 		return -1;
 	*out = v * mul;
+	*rest = end;
+	return 0;
+}
+
+/* "8M", "512K", "1G", "100" (bytes); binary multiples. */
+int
+conf_parse_size(const char *s, uint64_t *out)
+{
+	static const uint64_t muls[] = { (uint64_t)1 << 10, (uint64_t)1 << 20,
+		(uint64_t)1 << 30, (uint64_t)1 << 40, (uint64_t)1 << 10,
+		(uint64_t)1 << 20, (uint64_t)1 << 30, (uint64_t)1 << 40 };
+	const char *end;
+	uint64_t v;
+
+	if (conf_parse_scaled(s, "KMGTkmgt", muls, UINT64_MAX, &v, &end) ==
+	    -1)
+		return -1;
+	if (*end == 'i')
+		end++;
+	if (toupper((unsigned char)*end) == 'B')
+		end++;
+	if (*end != '\0')
+		return -1;
+	*out = v;
 	return 0;
 }
 
@@ -249,40 +257,14 @@ conf_parse_size(const char *s, uint64_t *out)
 int
 conf_parse_duration(const char *s, long *out)
 {
-	char *end;
-	long long v;
-	long mul = 1;
+	static const uint64_t muls[] = { 1, 60, 3600, 86400, 7 * 86400 };
+	const char *end;
+	uint64_t v;
 
-	if (!isdigit((unsigned char)*s))
+	if (conf_parse_scaled(s, "smhdw", muls, LONG_MAX, &v, &end) == -1 ||
+	    *end != '\0')
 		return -1;
-	errno = 0;
-	v = strtoll(s, &end, 10);
-	if (errno != 0)
-		return -1;
-	switch (*end) {
-	case '\0':
-	case 's':
-		break;
-	case 'm':
-		mul = 60;
-		break;
-	case 'h':
-		mul = 3600;
-		break;
-	case 'd':
-		mul = 86400;
-		break;
-	case 'w':
-		mul = 7 * 86400;
-		break;
-	default:
-		return -1;
-	}
-	if (*end != '\0' && end[1] != '\0')
-		return -1;
-	if (v > LONG_MAX / mul)
-		return -1;
-	*out = (long)(v * mul);
+	*out = (long)v;
 	return 0;
 }
 
@@ -409,6 +391,40 @@ static const char *const conf_sigcov_names[] = { "body", "query", NULL };
 static const char *const conf_bool_names[] = { "no", "yes", "off", "on",
 	"false", "true", "0", "1", NULL };
 
+/*
+ * The names of each enum type's values, in enum order; a T_BOOL's value is
+ * its index modulo 2.  The fields are C enums or int: int-sized.
+ */
+static const char *const *const conf_enum_names[] = {
+	[T_SYNC] = conf_sync_names,
+	[T_SIG] = conf_sig_names,
+	[T_SIGENC] = conf_sigenc_names,
+	[T_SIGPOL] = conf_sigpol_names,
+	[T_SIGCOV] = conf_sigcov_names,
+	[T_BOOL] = conf_bool_names,
+};
+
+/* response = json | empty | pixel | file:PATH */
+static int
+conf_set_response(struct conf_stream *st, const char *value)
+{
+	if (strncmp(value, "file:", 5) == 0 && value[5] != '\0') {
+		st->response = CONF_RESP_FILE;
+		free(st->response_file);
+		st->response_file = xstrdup(value + 5);
+		return 0;
+	}
+	if (strcmp(value, "json") == 0)
+		st->response = CONF_RESP_JSON;
+	else if (strcmp(value, "empty") == 0)
+		st->response = CONF_RESP_EMPTY;
+	else if (strcmp(value, "pixel") == 0)
+		st->response = CONF_RESP_PIXEL;
+	else
+		return -1;
+	return 0;
+}
+
 /* Parse one value into the struct field; 0 or -1 (already reported). */
 static int
 conf_set(struct conf_parse *p, const struct conf_key *k, void *base,
@@ -490,54 +506,19 @@ conf_set(struct conf_parse *p, const struct conf_key *k, void *base,
 		return conf_parse_columns(p, base, value);
 	case T_METHODS:
 		return conf_parse_methods(p, (unsigned *)field, value);
-	case T_RESPONSE: {
-		struct conf_stream *st = base;
-
-		if (strncmp(value, "file:", 5) == 0 && value[5] != '\0') {
-			st->response = CONF_RESP_FILE;
-			free(st->response_file);
-			st->response_file = xstrdup(value + 5);
-			return 0;
-		}
-		if (strcmp(value, "json") == 0)
-			st->response = CONF_RESP_JSON;
-		else if (strcmp(value, "empty") == 0)
-			st->response = CONF_RESP_EMPTY;
-		else if (strcmp(value, "pixel") == 0)
-			st->response = CONF_RESP_PIXEL;
-		else
+	case T_RESPONSE:
+		if (conf_set_response(base, value) == -1)
 			goto bad;
 		return 0;
-	}
 	case T_SYNC:
-		if (conf_enum(value, conf_sync_names, &e) == -1)
-			goto bad;
-		*(enum conf_sync *)field = e;
-		return 0;
 	case T_SIG:
-		if (conf_enum(value, conf_sig_names, &e) == -1)
-			goto bad;
-		*(enum conf_sig *)field = e;
-		return 0;
 	case T_SIGENC:
-		if (conf_enum(value, conf_sigenc_names, &e) == -1)
-			goto bad;
-		*(enum conf_sig_encoding *)field = e;
-		return 0;
 	case T_SIGPOL:
-		if (conf_enum(value, conf_sigpol_names, &e) == -1)
-			goto bad;
-		*(enum conf_sig_policy *)field = e;
-		return 0;
 	case T_SIGCOV:
-		if (conf_enum(value, conf_sigcov_names, &e) == -1)
-			goto bad;
-		*(enum conf_sig_covers *)field = e;
-		return 0;
 	case T_BOOL:
-		if (conf_enum(value, conf_bool_names, &e) == -1)
+		if (conf_enum(value, conf_enum_names[k->type], &e) == -1)
 			goto bad;
-		*(int *)field = e % 2;
+		*(int *)field = k->type == T_BOOL ? e % 2 : e;
 		return 0;
 	}
 bad:
@@ -971,8 +952,8 @@ conf_perms(const struct conf *c, const char *path, const struct stat *sb)
 
 /*
  * A configuration holding the global defaults of the key table and no
- * stream, for a program that fills it by hand (tests/bq-probe); conf_load
- * starts from it too.  Free it with conf_free.
+ * stream, for a program that fills it by hand (tests/tools/bq-probe);
+ * conf_load starts from it too.  Free it with conf_free.
  */
 struct conf *
 conf_new(void)
@@ -1135,9 +1116,6 @@ conf_print_value(FILE *fp, const struct conf_key *k, const void *base)
 	case T_DURATION:
 		conf_print_duration(fp, *(const long *)field);
 		break;
-	case T_SYNC:
-		fputs(conf_sync_names[*(const enum conf_sync *)field], fp);
-		break;
 	case T_OFFSET:
 		fputs(st->utc_offset_str, fp);
 		break;
@@ -1163,23 +1141,13 @@ conf_print_value(FILE *fp, const struct conf_key *k, const void *base)
 			    st->response == CONF_RESP_EMPTY ? "empty" : "pixel",
 			    fp);
 		break;
+	case T_SYNC:
 	case T_SIG:
-		fputs(conf_sig_names[*(const enum conf_sig *)field], fp);
-		break;
 	case T_SIGENC:
-		fputs(conf_sigenc_names[*(const enum conf_sig_encoding *)field],
-		    fp);
-		break;
 	case T_SIGPOL:
-		fputs(conf_sigpol_names[*(const enum conf_sig_policy *)field],
-		    fp);
-		break;
 	case T_SIGCOV:
-		fputs(conf_sigcov_names[*(const enum conf_sig_covers *)field],
-		    fp);
-		break;
 	case T_BOOL:
-		fputs(*(const int *)field ? "yes" : "no", fp);
+		fputs(conf_enum_names[k->type][*(const int *)field], fp);
 		break;
 	}
 }

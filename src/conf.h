@@ -83,7 +83,7 @@ struct conf_stream {
 	int		 utc_offset;	/* minutes east of UTC */
 	char		*utc_offset_str;
 	struct tz	*tz;		/* an IANA zone; NULL: utc_offset */
-	int		 columns[CONF_MAX_COLUMNS]; /* optional, hit.h enum */
+	int		 columns[CONF_MAX_COLUMNS]; /* optional, enum hit_col */
 	size_t		 ncolumns;
 	/* Table options, used when the uploader creates the table. */
 	long		 partition_expiration; /* seconds, 0: never */

@@ -1,9 +1,10 @@
 /* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
 /*
- * hit: one request -> one NDJSON line, and the column table that also gives
- * the uploader its BigQuery schema.  The line is always valid UTF-8 JSON
- * ending in '\n': invalid sequences in text become U+FFFD, NUL and control
- * characters are escaped, nothing is truncated.  Pure code: no I/O.
+ * hit: one request -> one NDJSON line, and the BigQuery schema of a
+ * stream's columns (the column table is hit_columns.h).  The line is always
+ * valid UTF-8 JSON ending in '\n': invalid sequences in text become U+FFFD,
+ * NUL and control characters are escaped, nothing is truncated.  Pure code:
+ * no I/O.
  */
 #ifndef HS_HIT_H
 #define HS_HIT_H
@@ -15,33 +16,8 @@
 
 #include "buf.h"
 #include "conf.h"
+#include "hit_columns.h"
 #include "tz.h"
-
-enum hit_col {
-	HIT_COL_HIT_ID,
-	HIT_COL_PAYLOAD,
-	HIT_COL_RECEIVED_AT,
-	HIT_COL_DATE,
-	HIT_COL_METHOD,
-	HIT_COL_CONTENT_TYPE,
-	HIT_COL_QUERY,
-	HIT_COL_REMOTE_ADDR,
-	HIT_COL_USER_AGENT,
-	HIT_COL_HEADERS,
-	HIT_COL_PARAMS,
-	HIT_COL_SIGNATURE_VALID,
-	HIT_COL_PAYLOAD_BASE64,
-	HIT_COL_DELIVERY_ID,
-	HIT_COL_COUNT
-};
-#define HIT_COL_FIXED 4		/* the first four are always present */
-
-struct hit_column {
-	const char	*name;
-	const char	*bq_type;	/* STRING, INTEGER, DATE, JSON, ... */
-	const char	*bq_mode;	/* REQUIRED or NULLABLE */
-};
-extern const struct hit_column hit_columns[HIT_COL_COUNT];
 
 struct hit_header {
 	const char	*name;		/* as sent: "Content-Type" */
@@ -71,7 +47,6 @@ struct hit {
 	size_t		 delivery_id_len;
 };
 
-int	 hit_column_lookup(const char *);
 void	 hit_new_id(char [HIT_ID_LEN]);
 int64_t	 hit_now_ms(void);
 void	 hit_date(int64_t, int, char [11]);

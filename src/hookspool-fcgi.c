@@ -1182,19 +1182,161 @@ fcgi_tick(int seal, time_t now)
 	}
 }
 
+/* A spool writer per stream; -1 (logged) when a spool cannot be used. */
+static int
+fcgi_streams_open(void)
+{
+	size_t i;
+
+	fcgi.nstreams = fcgi.conf->nstreams;
+	fcgi.mount = fcgi_mount_of(fcgi.conf->base_url);
+	fcgi.streams = xcalloc(fcgi.nstreams, sizeof *fcgi.streams);
+	for (i = 0; i < fcgi.nstreams; i++) {
+		fcgi.streams[i].st = &fcgi.conf->streams[i];
+		fcgi.streams[i].dir = spool_stream_dir(fcgi.conf,
+		    fcgi.streams[i].st);
+		fcgi.streams[i].writer = spool_writer_new(fcgi.conf,
+		    fcgi.streams[i].dir);
+		if (fcgi.streams[i].writer == NULL) {
+			log_warnx("cannot use spool '%s'",
+			    fcgi.streams[i].dir);
+			return -1;
+		}
+		if (fcgi.streams[i].st->dedup_window > 0 &&
+		    (fcgi.streams[i].dedup = spool_dedup_open(
+		    fcgi.streams[i].dir,
+		    fcgi.streams[i].st->dedup_window)) == NULL) {
+			log_warnx("cannot use the dedup index of '%s'",
+			    fcgi.streams[i].dir);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Block the signals main() waits for in all threads (the workers inherit
+ * the mask and unblock SIGUSR2 only); set holds them.
+ */
+static void
+fcgi_signals_block(sigset_t *set)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof sa);
+	sa.sa_handler = fcgi_wake;	/* no SA_RESTART: accept() returns */
+	sigaction(SIGUSR2, &sa, NULL);
+	sa.sa_handler = SIG_IGN;
+	sigaction(SIGPIPE, &sa, NULL);
+	sigemptyset(set);
+	sigaddset(set, SIGTERM);
+	sigaddset(set, SIGINT);
+	sigaddset(set, SIGHUP);
+	sigaddset(set, SIGUSR1);
+	sigaddset(set, SIGUSR2);
+	pthread_sigmask(SIG_BLOCK, set, NULL);
+}
+
+/* n workers; NULL when a thread cannot be started. */
+static struct fcgi_worker *
+fcgi_workers_start(unsigned long n)
+{
+	struct fcgi_worker *workers;
+	unsigned long i;
+
+	workers = xcalloc(n, sizeof *workers);
+	for (i = 0; i < n; i++) {
+		workers[i].id = (int)i;
+		buf_init(&workers[i].body, 0);
+		buf_init(&workers[i].inflated, 0);
+		buf_init(&workers[i].did, 0);
+		buf_init(&workers[i].line, 0);
+		if (pthread_create(&workers[i].thread, NULL, fcgi_worker_main,
+		    &workers[i]) != 0)
+			return NULL;
+	}
+	return workers;
+}
+
+/*
+ * The main thread, until SIGTERM, SIGINT or SIGHUP: each second the
+ * writers' clock (group commit, batch age); SIGUSR1 seals the batches.
+ */
+static void
+fcgi_serve(sigset_t *set)
+{
+	struct timespec tick = { 1, 0 };
+	int sig;
+
+	sigdelset(set, SIGUSR2);
+	while (!fcgi.stopping) {
+		sig = sigtimedwait(set, NULL, &tick);
+		if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP)
+			fcgi.stopping = 1;
+		fcgi_tick(sig == SIGUSR1, time(NULL));
+	}
+}
+
+/* Wake the workers out of accept(), join them (in-flight requests finish). */
+static void
+fcgi_workers_stop(struct fcgi_worker *workers, unsigned long n)
+{
+	unsigned long i;
+	int running;
+
+	FCGX_ShutdownPending();
+	do {
+		running = 0;
+		for (i = 0; i < n; i++) {
+			if (workers[i].joined)
+				continue;
+			if (pthread_tryjoin_np(workers[i].thread, NULL) == 0) {
+				workers[i].joined = 1;
+				continue;
+			}
+			pthread_kill(workers[i].thread, SIGUSR2);
+			running++;
+		}
+		if (running)
+			nanosleep(&(struct timespec){ 0, 50 * 1000 * 1000 },
+			    NULL);
+	} while (running);
+	for (i = 0; i < n; i++) {
+		buf_release(&workers[i].body);
+		buf_release(&workers[i].inflated);
+		buf_release(&workers[i].did);
+		buf_release(&workers[i].line);
+		free(workers[i].headers);
+	}
+	free(workers);
+}
+
+/* Seal and free the writers, and what main() set up. */
+static void
+fcgi_streams_close(void)
+{
+	size_t i;
+
+	for (i = 0; i < fcgi.nstreams; i++) {
+		spool_writer_free(fcgi.streams[i].writer);
+		spool_dedup_close(fcgi.streams[i].dedup);
+		free(fcgi.streams[i].dir);
+	}
+	free(fcgi.streams);
+	free(fcgi.mount);
+	metrics_close();
+	conf_free(fcgi.conf);
+}
+
 int
 main(int argc, char **argv)
 {
 	const char *conf_path = NULL, *sock = NULL;
 	struct fcgi_worker *workers;
-	struct sigaction sa;
 	sigset_t set;
-	struct timespec tick = { 1, 0 };
-	int ch, foreground = 0, verbose = 0, sig, running;
-	size_t i;
+	int ch, foreground = 0, verbose = 0;
 	unsigned long n;
 	struct stat sb;
-	time_t now;
 
 	while ((ch = getopt(argc, argv, "c:ds:v")) != -1) {
 		switch (ch) {
@@ -1229,29 +1371,8 @@ main(int argc, char **argv)
 		log_warnx("%s: no [stream NAME] section", conf_path);
 		fcgi_startup_failed(EX_CONFIG, foreground, sock);
 	}
-	fcgi.nstreams = fcgi.conf->nstreams;
-	fcgi.mount = fcgi_mount_of(fcgi.conf->base_url);
-	fcgi.streams = xcalloc(fcgi.nstreams, sizeof *fcgi.streams);
-	for (i = 0; i < fcgi.nstreams; i++) {
-		fcgi.streams[i].st = &fcgi.conf->streams[i];
-		fcgi.streams[i].dir = spool_stream_dir(fcgi.conf,
-		    fcgi.streams[i].st);
-		fcgi.streams[i].writer = spool_writer_new(fcgi.conf,
-		    fcgi.streams[i].dir);
-		if (fcgi.streams[i].writer == NULL) {
-			log_warnx("cannot use spool '%s'",
-			    fcgi.streams[i].dir);
-			fcgi_startup_failed(EX_CANTCREAT, foreground, sock);
-		}
-		if (fcgi.streams[i].st->dedup_window > 0 &&
-		    (fcgi.streams[i].dedup = spool_dedup_open(
-		    fcgi.streams[i].dir,
-		    fcgi.streams[i].st->dedup_window)) == NULL) {
-			log_warnx("cannot use the dedup index of '%s'",
-			    fcgi.streams[i].dir);
-			fcgi_startup_failed(EX_CANTCREAT, foreground, sock);
-		}
-	}
+	if (fcgi_streams_open() == -1)
+		fcgi_startup_failed(EX_CANTCREAT, foreground, sock);
 	log_keep(0);
 	/* Without its metrics the responder still takes hits. */
 	if (fcgi.conf->metrics)
@@ -1265,79 +1386,16 @@ main(int argc, char **argv)
 		fatalx(EX_USAGE, "standard input is not a FastCGI socket: "
 		    "run under a web server or spawn-fcgi, or use -s");
 
-	/* Block everything in all threads; workers unblock SIGUSR2 only. */
-	memset(&sa, 0, sizeof sa);
-	sa.sa_handler = fcgi_wake;	/* no SA_RESTART: accept() returns */
-	sigaction(SIGUSR2, &sa, NULL);
-	sa.sa_handler = SIG_IGN;
-	sigaction(SIGPIPE, &sa, NULL);
-	sigemptyset(&set);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGHUP);
-	sigaddset(&set, SIGUSR1);
-	sigaddset(&set, SIGUSR2);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-
+	fcgi_signals_block(&set);
 	n = fcgi.conf->threads;
-	workers = xcalloc(n, sizeof *workers);
-	for (i = 0; i < n; i++) {
-		workers[i].id = (int)i;
-		buf_init(&workers[i].body, 0);
-		buf_init(&workers[i].inflated, 0);
-		buf_init(&workers[i].did, 0);
-		buf_init(&workers[i].line, 0);
-		if (pthread_create(&workers[i].thread, NULL, fcgi_worker_main,
-		    &workers[i]) != 0)
-			fatalx(EX_OSERR, "cannot start worker threads");
-	}
+	if ((workers = fcgi_workers_start(n)) == NULL)
+		fatalx(EX_OSERR, "cannot start worker threads");
 	log_info("fcgi: %lu workers, %zu streams, sync=%s", n, fcgi.nstreams,
 	    fcgi.conf->sync == CONF_SYNC_ALWAYS ? "always" :
 	    fcgi.conf->sync == CONF_SYNC_BATCH ? "batch" : "none");
-
-	sigdelset(&set, SIGUSR2);
-	while (!fcgi.stopping) {
-		sig = sigtimedwait(&set, NULL, &tick);
-		now = time(NULL);
-		if (sig == SIGTERM || sig == SIGINT || sig == SIGHUP)
-			fcgi.stopping = 1;
-		fcgi_tick(sig == SIGUSR1, now);
-	}
-	/* Wake the workers out of accept(); in-flight requests finish. */
+	fcgi_serve(&set);
 	log_info("fcgi: stopping");
-	FCGX_ShutdownPending();
-	do {
-		running = 0;
-		for (i = 0; i < n; i++) {
-			if (workers[i].joined)
-				continue;
-			if (pthread_tryjoin_np(workers[i].thread, NULL) == 0) {
-				workers[i].joined = 1;
-				continue;
-			}
-			pthread_kill(workers[i].thread, SIGUSR2);
-			running++;
-		}
-		if (running)
-			nanosleep(&(struct timespec){ 0, 50 * 1000 * 1000 },
-			    NULL);
-	} while (running);
-	for (i = 0; i < fcgi.nstreams; i++) {
-		spool_writer_free(fcgi.streams[i].writer);
-		spool_dedup_close(fcgi.streams[i].dedup);
-		free(fcgi.streams[i].dir);
-	}
-	for (i = 0; i < n; i++) {
-		buf_release(&workers[i].body);
-		buf_release(&workers[i].inflated);
-		buf_release(&workers[i].did);
-		buf_release(&workers[i].line);
-		free(workers[i].headers);
-	}
-	free(workers);
-	free(fcgi.streams);
-	free(fcgi.mount);
-	metrics_close();
-	conf_free(fcgi.conf);
+	fcgi_workers_stop(workers, n);
+	fcgi_streams_close();
 	return EX_OK;
 }

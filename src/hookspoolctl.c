@@ -442,6 +442,115 @@ ctl_print_last_upload(json_t *lu)
 	printf("\n");
 }
 
+/* One stream's tallies, state by state, for status --json. */
+static json_t *
+ctl_status_json_stream(struct ctl *ctl, const struct ctl_status_run *r,
+    size_t i)
+{
+	const struct ctl_tally *t;
+	json_t *js, *jt;
+	int s;
+
+	js = json_object();
+	json_object_set_new(js, "table", ctl->conf->streams[i].table != NULL ?
+	    json_string(ctl->conf->streams[i].table) : json_null());
+	for (s = 0; s < SPOOL_NSTATES; s++) {
+		t = &r->t[i * SPOOL_NSTATES + s];
+		jt = json_pack("{s:I, s:o, s:I, s:o}",
+		    "files", (json_int_t)t->files,
+		    "hits", s == SPOOL_DONE ? json_null() :
+		    json_integer((json_int_t)t->hits),
+		    "bytes", (json_int_t)t->bytes,
+		    "oldest_age", t->files > 0 ?
+		    json_integer((json_int_t)(ctl->now - t->oldest)) :
+		    json_null());
+		json_object_set_new(js, spool_state_names[s], jt);
+	}
+	return js;
+}
+
+/* status --json; verdict is NULL without --max-age. */
+static void
+ctl_status_json(struct ctl *ctl, const struct ctl_status_run *r,
+    const struct spool_backlog *bl, json_t *lu, const char *verdict,
+    int code)
+{
+	json_t *root, *streams;
+	size_t i;
+
+	root = json_object();
+	streams = json_object();
+	json_object_set_new(root, "spool_dir",
+	    json_string(ctl->conf->spool_dir));
+	json_object_set_new(root, "time", json_integer((json_int_t)ctl->now));
+	json_object_set_new(root, "streams", streams);
+	for (i = 0; i < ctl->conf->nstreams; i++)
+		if (ctl_selected(ctl, &ctl->conf->streams[i]))
+			json_object_set_new(streams,
+			    ctl->conf->streams[i].name,
+			    ctl_status_json_stream(ctl, r, i));
+	json_object_set_new(root, "skipped",
+	    json_integer((json_int_t)r->skipped));
+	json_object_set_new(root, "errors",
+	    json_integer((json_int_t)r->errors));
+	json_object_set_new(root, "backlog", json_pack(
+	    "{s:I, s:I, s:o}", "files", (json_int_t)bl->files,
+	    "bytes", (json_int_t)bl->bytes,
+	    "oldest_age", bl->oldest != 0 ?
+	    json_integer((json_int_t)(ctl->now - bl->oldest)) :
+	    json_null()));
+	json_object_set_new(root, "last_upload",
+	    lu != NULL ? json_incref(lu) : json_null());
+	if (verdict != NULL)
+		json_object_set_new(root, "check", json_pack(
+		    "{s:i, s:s}", "code", code, "text", verdict));
+	json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+	printf("\n");
+	json_decref(root);
+}
+
+/* status as a table; verdict is NULL without --max-age. */
+static void
+ctl_status_text(struct ctl *ctl, const struct ctl_status_run *r,
+    const struct spool_backlog *bl, json_t *lu, const char *verdict)
+{
+	const struct ctl_tally *t;
+	char age[32], bytes[32], hits[32];
+	size_t i, w = 6;
+	int s;
+
+	if (verdict != NULL)
+		printf("%s\n", verdict);
+	for (i = 0; i < ctl->conf->nstreams; i++)
+		if (strlen(ctl->conf->streams[i].name) > w)
+			w = strlen(ctl->conf->streams[i].name);
+	printf("%-*s  %-7s  %7s  %9s  %8s  %8s\n", (int)w, "stream", "state",
+	    "files", "hits", "bytes", "oldest");
+	for (i = 0; i < ctl->conf->nstreams; i++) {
+		if (!ctl_selected(ctl, &ctl->conf->streams[i]))
+			continue;
+		for (s = 0; s < SPOOL_NSTATES; s++) {
+			t = &r->t[i * SPOOL_NSTATES + s];
+			ctl_bytes(bytes, sizeof bytes, t->bytes);
+			ctl_age(age, sizeof age, (long)(ctl->now - t->oldest));
+			snprintf(hits, sizeof hits, "%lu", t->hits);
+			printf("%-*s  %-7s  %7lu  %9s  %8s  %8s\n", (int)w,
+			    ctl->conf->streams[i].name, spool_state_names[s],
+			    t->files, s == SPOOL_DONE ? "-" : hits, bytes,
+			    t->files > 0 ? age : "-");
+		}
+	}
+	ctl_bytes(bytes, sizeof bytes, bl->bytes);
+	ctl_age(age, sizeof age, (long)(ctl->now - bl->oldest));
+	printf("backlog (tmp, new, active): %lu file%s, %s bytes, oldest %s\n",
+	    bl->files, bl->files == 1 ? "" : "s", bytes,
+	    bl->files > 0 ? age : "-");
+	ctl_print_last_upload(lu);
+	if (r->skipped > 0)
+		printf("%lu file%s moved away while counting (skipped)\n",
+		    r->skipped, r->skipped == 1 ? "" : "s");
+}
+
 static int
 ctl_status(struct ctl *ctl, int argc, char **argv)
 {
@@ -452,13 +561,11 @@ ctl_status(struct ctl *ctl, int argc, char **argv)
 	};
 	struct ctl_status_run r;
 	struct spool_backlog bl;
-	const struct ctl_tally *t;
-	json_t *root = NULL, *streams, *js, *jt, *lu;
-	char age[32], bytes[32], hits[32], verdict[512];
+	json_t *lu;
+	char verdict[512];
 	const char *max_age = NULL;
 	long warn = 0, crit = 0;
-	size_t i, w = 6;
-	int ch, s, json = 0, code = 0;
+	int ch, json = 0, code = 0;
 
 	while ((ch = getopt_long(argc, argv, "+", longopts, NULL)) != -1) {
 		switch (ch) {
@@ -490,89 +597,12 @@ ctl_status(struct ctl *ctl, int argc, char **argv)
 	else if (r.errors > 0)
 		code = EX_IOERR;
 	lu = ctl_last_upload(ctl);
-	if (json) {
-		root = json_object();
-		streams = json_object();
-		json_object_set_new(root, "spool_dir",
-		    json_string(ctl->conf->spool_dir));
-		json_object_set_new(root, "time",
-		    json_integer((json_int_t)ctl->now));
-		json_object_set_new(root, "streams", streams);
-		for (i = 0; i < ctl->conf->nstreams; i++) {
-			if (!ctl_selected(ctl, &ctl->conf->streams[i]))
-				continue;
-			js = json_object();
-			json_object_set_new(js, "table",
-			    ctl->conf->streams[i].table != NULL ?
-			    json_string(ctl->conf->streams[i].table) :
-			    json_null());
-			for (s = 0; s < SPOOL_NSTATES; s++) {
-				t = &r.t[i * SPOOL_NSTATES + s];
-				jt = json_pack("{s:I, s:o, s:I, s:o}",
-				    "files", (json_int_t)t->files,
-				    "hits", s == SPOOL_DONE ? json_null() :
-				    json_integer((json_int_t)t->hits),
-				    "bytes", (json_int_t)t->bytes,
-				    "oldest_age", t->files > 0 ?
-				    json_integer((json_int_t)(ctl->now -
-				    t->oldest)) : json_null());
-				json_object_set_new(js, spool_state_names[s],
-				    jt);
-			}
-			json_object_set_new(streams, ctl->conf->streams[i].name,
-			    js);
-		}
-		json_object_set_new(root, "skipped",
-		    json_integer((json_int_t)r.skipped));
-		json_object_set_new(root, "errors",
-		    json_integer((json_int_t)r.errors));
-		json_object_set_new(root, "backlog", json_pack(
-		    "{s:I, s:I, s:o}", "files", (json_int_t)bl.files,
-		    "bytes", (json_int_t)bl.bytes,
-		    "oldest_age", bl.oldest != 0 ?
-		    json_integer((json_int_t)(ctl->now - bl.oldest)) :
-		    json_null()));
-		json_object_set_new(root, "last_upload",
-		    lu != NULL ? json_incref(lu) : json_null());
-		if (max_age != NULL)
-			json_object_set_new(root, "check", json_pack(
-			    "{s:i, s:s}", "code", code, "text", verdict));
-		json_dumpf(root, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-		printf("\n");
-		json_decref(root);
-		goto out;
-	}
-	if (max_age != NULL)
-		printf("%s\n", verdict);
-	for (i = 0; i < ctl->conf->nstreams; i++)
-		if (strlen(ctl->conf->streams[i].name) > w)
-			w = strlen(ctl->conf->streams[i].name);
-	printf("%-*s  %-7s  %7s  %9s  %8s  %8s\n", (int)w, "stream", "state",
-	    "files", "hits", "bytes", "oldest");
-	for (i = 0; i < ctl->conf->nstreams; i++) {
-		if (!ctl_selected(ctl, &ctl->conf->streams[i]))
-			continue;
-		for (s = 0; s < SPOOL_NSTATES; s++) {
-			t = &r.t[i * SPOOL_NSTATES + s];
-			ctl_bytes(bytes, sizeof bytes, t->bytes);
-			ctl_age(age, sizeof age, (long)(ctl->now - t->oldest));
-			snprintf(hits, sizeof hits, "%lu", t->hits);
-			printf("%-*s  %-7s  %7lu  %9s  %8s  %8s\n", (int)w,
-			    ctl->conf->streams[i].name, spool_state_names[s],
-			    t->files, s == SPOOL_DONE ? "-" : hits, bytes,
-			    t->files > 0 ? age : "-");
-		}
-	}
-	ctl_bytes(bytes, sizeof bytes, bl.bytes);
-	ctl_age(age, sizeof age, (long)(ctl->now - bl.oldest));
-	printf("backlog (tmp, new, active): %lu file%s, %s bytes, oldest %s\n",
-	    bl.files, bl.files == 1 ? "" : "s", bytes,
-	    bl.files > 0 ? age : "-");
-	ctl_print_last_upload(lu);
-	if (r.skipped > 0)
-		printf("%lu file%s moved away while counting (skipped)\n",
-		    r.skipped, r.skipped == 1 ? "" : "s");
-out:
+	if (json)
+		ctl_status_json(ctl, &r, &bl, lu,
+		    max_age != NULL ? verdict : NULL, code);
+	else
+		ctl_status_text(ctl, &r, &bl, lu,
+		    max_age != NULL ? verdict : NULL);
 	json_decref(lu);
 	free(r.t);
 	return code;

@@ -90,6 +90,61 @@ jsoncheck_put(char *out, uint32_t cp)
 }
 
 /*
+ * A \u escape at p (on the backslash), with the low surrogate that must
+ * follow a high one: the code point in *cp, and the bytes it takes (6 or
+ * 12), or -1 when invalid.
+ */
+static int
+jsoncheck_escape_u(const unsigned char *p, const unsigned char *e,
+    unsigned *cp)
+{
+	unsigned u, lo;
+
+	if (e - p < 6 || jsoncheck_hex4(p + 2, &u) == -1)
+		return -1;
+	if (u >= 0xdc00 && u <= 0xdfff)
+		return -1;
+	if (u < 0xd800 || u > 0xdbff) {
+		*cp = u;
+		return 6;
+	}
+	p += 6;
+	if (e - p < 6 || p[0] != '\\' || p[1] != 'u' ||
+	    jsoncheck_hex4(p + 2, &lo) == -1 || lo < 0xdc00 || lo > 0xdfff)
+		return -1;
+	*cp = 0x10000 + ((u - 0xd800) << 10) + (lo - 0xdc00);
+	return 12;
+}
+
+/*
+ * Decode the key q[0..end), which jsoncheck_string found valid, into a
+ * copy: rare (a key with a backslash), so it may take a second pass.
+ */
+static void
+jsoncheck_key_decode(struct jsoncheck_key *key, const unsigned char *q,
+    const unsigned char *end)
+{
+	static const char from[] = "\"\\/bfnrt", to[] = "\"\\/\b\f\n\r\t";
+	unsigned u;
+	char *o;
+
+	key->dec = o = xmalloc((size_t)(end - q) + 1);
+	while (q < end) {
+		if (*q != '\\')
+			*o++ = (char)*q++;
+		else if (q[1] == 'u') {
+			q += jsoncheck_escape_u(q, end, &u);
+			o += jsoncheck_put(o, u);
+		} else {
+			*o++ = to[strchr(from, q[1]) - from];
+			q += 2;
+		}
+	}
+	key->s = (const unsigned char *)key->dec;
+	key->n = (size_t)(o - key->dec);
+}
+
+/*
  * A string at f->p (on the opening quote).  With key != NULL, its decoded
  * bytes are described there (NUL refused, as jansson refuses it in keys).
  * *declen gets the decoded length.  0, or -1 when invalid.
@@ -98,10 +153,9 @@ static int
 jsoncheck_string(struct jsoncheck *f, struct jsoncheck_key *key, size_t *declen)
 {
 	const unsigned char *p = f->p + 1, *e = f->e, *start = p;
-	unsigned u, lo;
-	size_t n, len = 0;
-	char *dec = NULL;
-	int escaped = 0, u8;
+	unsigned u;
+	size_t len = 0;
+	int escaped = 0, n;
 
 	for (;;) {
 		/* The fast path: plain printable ASCII. */
@@ -111,23 +165,22 @@ jsoncheck_string(struct jsoncheck *f, struct jsoncheck_key *key, size_t *declen)
 			len++;
 		}
 		if (p >= e)
-			goto fail;
+			return -1;
 		if (*p == '"')
 			break;
 		if (*p < 0x20)
-			goto fail;
+			return -1;
 		if (*p >= 0x80) {
-			if ((u8 = text_utf8_seq(p, (size_t)(e - p))) <= 0)
-				goto fail;
-			n = (size_t)u8;
+			if ((n = text_utf8_seq(p, (size_t)(e - p))) <= 0)
+				return -1;
 			p += n;
-			len += n;
+			len += (size_t)n;
 			continue;
 		}
 		/* A backslash. */
 		escaped = 1;
 		if (p + 1 >= e)
-			goto fail;
+			return -1;
 		switch (p[1]) {
 		case '"': case '\\': case '/': case 'b': case 'f': case 'n':
 		case 'r': case 't':
@@ -135,77 +188,30 @@ jsoncheck_string(struct jsoncheck *f, struct jsoncheck_key *key, size_t *declen)
 			len++;
 			continue;
 		case 'u':
-			if (e - p < 6 || jsoncheck_hex4(p + 2, &u) == -1)
-				goto fail;
-			p += 6;
-			if (u >= 0xdc00 && u <= 0xdfff)
-				goto fail;
-			if (u >= 0xd800 && u <= 0xdbff) {
-				if (e - p < 6 || p[0] != '\\' || p[1] != 'u' ||
-				    jsoncheck_hex4(p + 2, &lo) == -1 ||
-				    lo < 0xdc00 || lo > 0xdfff)
-					goto fail;
-				p += 6;
-				u = 0x10000 + ((u - 0xd800) << 10) +
-				    (lo - 0xdc00);
-			}
+			if ((n = jsoncheck_escape_u(p, e, &u)) == -1)
+				return -1;
 			if (u == 0 && key != NULL)
-				goto fail;
-			n = u < 0x80 ? 1 : u < 0x800 ? 2 : u < 0x10000 ? 3 : 4;
-			len += n;
+				return -1;
+			p += n;
+			len += u < 0x80 ? 1 : u < 0x800 ? 2 : u < 0x10000 ? 3 : 4;
 			continue;
 		default:
-			goto fail;
+			return -1;
 		}
 	}
 	f->p = p + 1;
 	if (declen != NULL)
 		*declen = len;
-	if (key != NULL) {
-		if (escaped) {
-			/* Decode: rare (a key with a backslash), checked. */
-			const unsigned char *q = start;
-			char *o;
-
-			dec = xmalloc((size_t)(p - start) + 1);
-			o = dec;
-
-			while (q < p) {
-				if (*q != '\\') {
-					*o++ = (char)*q++;
-					continue;
-				}
-				if (q[1] == 'u') {
-					jsoncheck_hex4(q + 2, &u);
-					q += 6;
-					if (u >= 0xd800 && u <= 0xdbff) {
-						jsoncheck_hex4(q + 2, &lo);
-						q += 6;
-						u = 0x10000 + ((u - 0xd800) <<
-						    10) + (lo - 0xdc00);
-					}
-					o += jsoncheck_put(o, u);
-				} else {
-					static const char from[] =
-					    "\"\\/bfnrt", to[] =
-					    "\"\\/\b\f\n\r\t";
-
-					*o++ = to[strchr(from, q[1]) - from];
-					q += 2;
-				}
-			}
-			key->dec = dec;
-			key->s = (const unsigned char *)dec;
-			key->n = (size_t)(o - dec);
-		} else {
-			key->dec = NULL;
-			key->s = start;
-			key->n = (size_t)(p - start);
-		}
+	if (key == NULL)
+		return 0;
+	if (escaped)
+		jsoncheck_key_decode(key, start, p);
+	else {
+		key->dec = NULL;
+		key->s = start;
+		key->n = (size_t)(p - start);
 	}
 	return 0;
-fail:
-	return -1;
 }
 
 /* A number: JSON grammar; integers must fit int64, reals be finite. */
@@ -322,19 +328,48 @@ jsoncheck_keys_sorted_dup(struct jsoncheck_key *k, size_t n)
 	return 0;
 }
 
+/* Past an opening '{' or '[': 1 when close follows at once (empty). */
+static int
+jsoncheck_open(struct jsoncheck *f, unsigned char close)
+{
+	f->p++;
+	jsoncheck_ws(f);
+	if (f->p < f->e && *f->p == close) {
+		f->p++;
+		return 1;
+	}
+	return 0;
+}
+
+/*
+ * After a member or an element: 1 past a ',' (another follows), 0 past
+ * close (the end), -1 on anything else.
+ */
+static int
+jsoncheck_next(struct jsoncheck *f, unsigned char close)
+{
+	jsoncheck_ws(f);
+	if (f->p < f->e && *f->p == ',') {
+		f->p++;
+		jsoncheck_ws(f);
+		return 1;
+	}
+	if (f->p < f->e && *f->p == close) {
+		f->p++;
+		return 0;
+	}
+	return -1;
+}
+
 static int
 jsoncheck_object(struct jsoncheck *f, int top, int *hit_ok)
 {
 	struct jsoncheck_key small[8], *k = small, *nk;
 	size_t n = 0, cap = 8, i, declen;
-	int rc = -1, is_hit;
+	int rc = -1, is_hit, more;
 
-	f->p++;
-	jsoncheck_ws(f);
-	if (f->p < f->e && *f->p == '}') {
-		f->p++;
+	if (jsoncheck_open(f, '}'))
 		return 0;
-	}
 	for (;;) {
 		if (f->p >= f->e || *f->p != '"')
 			goto out;
@@ -368,19 +403,11 @@ jsoncheck_object(struct jsoncheck *f, int top, int *hit_ok)
 			if (jsoncheck_value(f, 0, NULL) == -1)
 				goto out;
 		}
-		jsoncheck_ws(f);
-		if (f->p < f->e && *f->p == ',') {
-			f->p++;
-			jsoncheck_ws(f);
+		if ((more = jsoncheck_next(f, '}')) == 1)
 			continue;
-		}
-		if (f->p < f->e && *f->p == '}') {
-			f->p++;
-			if (n <= JSONCHECK_KEYS_SCAN ||
-			    !jsoncheck_keys_sorted_dup(k, n))
-				rc = 0;
-			goto out;
-		}
+		if (more == 0 && (n <= JSONCHECK_KEYS_SCAN ||
+		    !jsoncheck_keys_sorted_dup(k, n)))
+			rc = 0;
 		goto out;
 	}
 out:
@@ -389,6 +416,16 @@ out:
 	if (k != small)
 		free(k);
 	return rc;
+}
+
+/* true, false or null at f->p: 0 past it, or -1. */
+static int
+jsoncheck_literal(struct jsoncheck *f, const char *word, size_t len)
+{
+	if ((size_t)(f->e - f->p) < len || memcmp(f->p, word, len) != 0)
+		return -1;
+	f->p += len;
+	return 0;
 }
 
 static int
@@ -408,49 +445,24 @@ jsoncheck_value(struct jsoncheck *f, int top, int *hit_ok)
 	case '[':
 		if (++f->depth > JSONCHECK_MAX_DEPTH)
 			return -1;
-		f->p++;
-		jsoncheck_ws(f);
-		if (f->p < f->e && *f->p == ']') {
-			f->p++;
-			f->depth--;
-			return 0;
-		}
-		for (;;) {
-			if (jsoncheck_value(f, 0, NULL) == -1)
+		if (!jsoncheck_open(f, ']')) {
+			do {
+				if (jsoncheck_value(f, 0, NULL) == -1)
+					return -1;
+			} while ((rc = jsoncheck_next(f, ']')) == 1);
+			if (rc == -1)
 				return -1;
-			jsoncheck_ws(f);
-			if (f->p < f->e && *f->p == ',') {
-				f->p++;
-				jsoncheck_ws(f);
-				continue;
-			}
-			if (f->p < f->e && *f->p == ']') {
-				f->p++;
-				f->depth--;
-				return 0;
-			}
-			return -1;
 		}
+		f->depth--;
+		return 0;
 	case '"':
 		return jsoncheck_string(f, NULL, NULL);
 	case 't':
-		if (f->e - f->p >= 4 && memcmp(f->p, "true", 4) == 0) {
-			f->p += 4;
-			return 0;
-		}
-		return -1;
+		return jsoncheck_literal(f, "true", 4);
 	case 'f':
-		if (f->e - f->p >= 5 && memcmp(f->p, "false", 5) == 0) {
-			f->p += 5;
-			return 0;
-		}
-		return -1;
+		return jsoncheck_literal(f, "false", 5);
 	case 'n':
-		if (f->e - f->p >= 4 && memcmp(f->p, "null", 4) == 0) {
-			f->p += 4;
-			return 0;
-		}
-		return -1;
+		return jsoncheck_literal(f, "null", 4);
 	default:
 		return jsoncheck_number(f);
 	}

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# The BigQuery client (http.c, auth.c, bq.c) through tests/bq-probe against
+# The BigQuery client (http.c, auth.c, bq.c) through tests/tools/bq-probe against
 # the fake BigQuery: every credential source, multipart and resumable
 # loads, and under injected faults (resets, lost answers, 5xx, 429, 401,
 # partial 308s, vanished sessions, failed jobs) each job loads its rows
 # exactly once or ends in the right class.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 need python3 openssl curl
-PROBE=$top_builddir/tests/bq-probe
+PROBE=$top_builddir/tests/tools/bq-probe
 need_file "$PROBE"
 need_file "$FAKE_BQ/fake_bigquery.py"
 need_file "$FAKE_BQ/make-key.sh"

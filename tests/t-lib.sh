@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # tests/lib.sh itself: a script that sources it under `set -e` (as
-# tests/demo-run.sh does) and stops its servers before it ends exits 0,
+# tests/demo/demo-run.sh does) and stops its servers before it ends exits 0,
 # and its temporary folder is removed then, not earlier by a killed
 # background job.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"

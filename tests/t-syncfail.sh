@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A failed fdatasync (tests/failsync.so makes it fail with EIO while a
+# A failed fdatasync (tests/tools/failsync.so makes it fail with EIO while a
 # marker file exists) under concurrent load through lighttpd: every hit
 # answered 2xx is sealed in new/ exactly once, and no hit answered 503 is in
 # any batch the uploader would load.  Under sync = always (group commits
@@ -7,7 +7,7 @@
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 need lighttpd python3
 need_file "$HS_FCGI"
-SHIM=$top_builddir/tests/failsync.so
+SHIM=$top_builddir/tests/tools/failsync.so
 need_file "$SHIM"
 # An ASan build wants its runtime first; the shim only adds fdatasync.
 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0

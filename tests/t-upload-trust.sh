@@ -9,7 +9,7 @@
 # 1 MiB line of many keys is validated in well under a second.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 need python3 openssl curl
-PROBE=$top_builddir/tests/bq-probe
+PROBE=$top_builddir/tests/tools/bq-probe
 need_file "$PROBE"
 need_file "$HS_UPLOAD"
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """chaos.py: the driver of the chaos and soak runs (tests/t-chaos.sh,
-tests/t-chaos-diskfull.sh, bench/chaos.sh, bench/soak.sh).  Python 3
+tests/t-chaos-diskfull.sh, tests/chaos/chaos.sh, bench/soak.sh).  Python 3
 standard library only.  It talks only to loopback URLs and signals only
 processes it started or the children of the lighttpd whose pid it is given.
 

@@ -151,6 +151,74 @@ test_file_rules(void)
 	conf_free(c);
 }
 
+/* 1 when text has a line "KEY = VALUE", with or without its comment. */
+static int
+has_setting(const char *text, const char *setting)
+{
+	const char *at = text;
+	size_t n = strlen(setting);
+
+	while ((at = strstr(at, setting)) != NULL) {
+		if ((at == text || at[-1] == '\n') &&
+		    (at[n] == '\n' || at[n] == '\t'))
+			return 1;
+		at += n;
+	}
+	return 0;
+}
+
+/* Each enum key parses to its value and prints back as its name. */
+static void
+test_enums(void)
+{
+	struct conf *c;
+	char *text = NULL;
+	size_t len;
+	FILE *fp;
+
+	c = load("sync = none\nhealth_details = on\n[stream a]\nid = x\n"
+	    "signature = hmac-sha256\nsignature_header = X-Sig\n"
+	    "signature_secret = s\nsignature_encoding = base64\n"
+	    "signature_policy = record\nsignature_covers = body\n"
+	    "response = empty\n", 0600);
+	ok(c != NULL, "enum keys load");
+	if (c == NULL)
+		return;
+	is_int(c->sync, CONF_SYNC_NONE, "sync = none");
+	is_int(c->health_details, 1, "health_details = on is 1");
+	is_int(c->streams[0].signature, CONF_SIG_HMAC_SHA256, "signature");
+	is_int(c->streams[0].signature_encoding, CONF_SIGENC_BASE64,
+	    "signature_encoding");
+	is_int(c->streams[0].signature_policy, CONF_SIGPOL_RECORD,
+	    "signature_policy");
+	is_int(c->streams[0].signature_covers, CONF_SIGCOV_BODY,
+	    "signature_covers");
+	is_int(c->streams[0].response, CONF_RESP_EMPTY, "response");
+	fp = open_memstream(&text, &len);
+	conf_print(c, fp);
+	fclose(fp);
+	ok(has_setting(text, "sync = none"), "prints sync = none");
+	ok(has_setting(text, "health_details = yes"),
+	    "prints health_details = yes");
+	ok(has_setting(text, "signature = hmac-sha256"),
+	    "prints signature");
+	ok(has_setting(text, "signature_encoding = base64"),
+	    "prints signature_encoding");
+	ok(has_setting(text, "signature_policy = record"),
+	    "prints signature_policy");
+	ok(has_setting(text, "signature_covers = body"),
+	    "prints signature_covers");
+	ok(has_setting(text, "response = empty"), "prints response");
+	free(text);
+	conf_free(c);
+	ok(load("health_details = maybe\n[stream a]\nid = x\n", 0600) ==
+	    NULL, "bad boolean refused");
+	ok(load("[stream a]\nid = x\nsignature_policy = warn\n", 0600) ==
+	    NULL, "bad signature_policy refused");
+	ok(load("[stream a]\nid = x\nresponse = file:\n", 0600) == NULL,
+	    "response = file: without a path refused");
+}
+
 int
 main(void)
 {
@@ -175,6 +243,24 @@ main(void)
 	ok(conf_parse_duration("7d", &d) == 0 && d == 7 * 86400, "7d");
 	ok(conf_parse_duration("5m", &d) == 0 && d == 300, "5m");
 	ok(conf_parse_duration("5x", &d) == -1, "bad duration");
+	ok(conf_parse_size("1KiB", &u) == 0 && u == 1024, "1KiB");
+	ok(conf_parse_size("2gb", &u) == 0 && u == (uint64_t)2 << 30, "2gb");
+	ok(conf_parse_size("1T", &u) == 0 && u == (uint64_t)1 << 40, "1T");
+	ok(conf_parse_size("1KiBx", &u) == -1, "trailing bytes refused");
+	ok(conf_parse_size("1iB", &u) == -1, "iB without a unit refused");
+	ok(conf_parse_size("1B", &u) == -1, "B without a unit refused");
+	ok(conf_parse_size("16777216T", &u) == -1, "size overflow by unit");
+	ok(conf_parse_size("", &u) == -1, "empty size refused");
+	ok(conf_parse_duration("60", &d) == 0 && d == 60, "60");
+	ok(conf_parse_duration("2h", &d) == 0 && d == 7200, "2h");
+	ok(conf_parse_duration("1w", &d) == 0 && d == 7 * 86400, "1w");
+	ok(conf_parse_duration("5mm", &d) == -1, "5mm refused");
+	ok(conf_parse_duration("5M", &d) == -1, "units are lowercase");
+	ok(conf_parse_duration("-5s", &d) == -1, "negative duration refused");
+	ok(conf_parse_duration("99999999999999999999", &d) == -1,
+	    "duration overflow");
+	ok(conf_parse_duration("15250284452472w", &d) == -1,
+	    "duration overflow by unit");
 	ok(conf_parse_offset("+03:00", &off) == 0 && off == 180, "+03:00");
 	ok(conf_parse_offset("-05:30", &off) == 0 && off == -330, "-05:30");
 	ok(conf_parse_offset("+3", &off) == -1, "short offset refused");
@@ -294,6 +380,7 @@ main(void)
 	conf_free(c);
 	test_std_secret();
 	test_file_rules();
+	test_enums();
 	unlink(path);
 	return tap_done();
 }

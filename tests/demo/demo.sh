@@ -4,7 +4,7 @@
 # run the uploader against the bundled fake BigQuery and print the rows it
 # loaded.  Everything runs on loopback in a temporary folder.
 set -eu
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 top=$(pwd)
 sh tests/deps.sh --test
 [ -x configure ] || ./autogen.sh >/dev/null
@@ -14,4 +14,4 @@ if [ ! -x _build/demo/src/hookspool-upload ] ||
 	(cd _build/demo && { [ -f Makefile ] || "$top/configure" -q; } &&
 	    make -s -j2 >/dev/null)
 fi
-exec bash tests/demo-run.sh
+exec bash tests/demo/demo-run.sh

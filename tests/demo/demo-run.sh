@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The demo proper (tests/demo.sh builds first): see README, "Quick start".
-top_srcdir=$(cd "$(dirname "$0")/.." && pwd)
+# The demo proper (tests/demo/demo.sh builds first): see README, "Quick start".
+top_srcdir=$(cd "$(dirname "$0")/../.." && pwd)
 top_builddir=$top_srcdir/_build/demo
 . "$top_srcdir/tests/lib.sh"
 set -e

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/chaos.sh: the long chaos run.  tests/t-chaos.sh at scale: HITS hits
+# tests/chaos/chaos.sh: the long chaos run.  tests/t-chaos.sh at scale: HITS hits
 # (100000) at RATE hits/s (600) from CLIENTS clients through lighttpd
 # (max-procs 2, threads 4) while tests/chaos/chaos.py signals a responder
 # every KILL_EVERY s (0.5-2.5; 80% SIGKILL, else SIGTERM or SIGUSR1; lighttpd
@@ -18,7 +18,7 @@
 # SEED (random) BUILD (build dir: /tmp/build-chaos, configured -O2 -g here
 # when it has no Makefile) OUT KEEP=1 (keep the scratch folder).
 set -u
-. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/../../bench/lib.sh"
 : "${HITS:=100000}"
 : "${RATE:=600}"
 : "${CLIENTS:=3}"
@@ -29,14 +29,7 @@ set -u
 : "${BUILD:=/tmp/build-chaos}"
 : "${OUT:=$BENCH/results/chaos-$(date -u +%Y-%m-%d).md}"
 
-bench_build "$BUILD" - src/hookspool-fcgi src/hookspool-upload \
-    src/hookspoolctl
-
-top_srcdir=$TOP
-top_builddir=$BUILD
-. "$TOP/tests/lib.sh"
-need lighttpd curl python3 openssl
-CHAOS=$TOP/tests/chaos/chaos.py
+. "$TOP/tests/chaos/setup.sh"
 ID=522ed95e-1a2b-4c3d-8e4f-0000000bc4a0
 TABLE=test-project.crm.hits
 say "HITS=$HITS RATE=$RATE KILL_EVERY=$KILL_EVERY SEED=$SEED; scratch $T"
@@ -146,7 +139,7 @@ if [ "$OUT" != - ]; then
 		echo "- spool: $(df -T "$T" | awk 'NR == 2 { print $2 " on " $1 }'); lighttpd $(lighttpd -v 2>&1 | sed -n 's/^lighttpd\/\([^ ]*\).*/\1/p'), max-procs 2, threads 4, sync = always"
 		echo "- load: $HITS hits at $RATE/s from $CLIENTS clients x $CONCURRENCY connections, bodies of ~230 bytes; storm $((t1 - t0)) s, settle $((t2 - t1)) s"
 		echo "- chaos: a responder signalled every $KILL_EVERY s; uploader runs every 0.2-2 s, 70% SIGKILLed after 0-1.5 s, 80% with -f; repair every 4-10 s; faults switched every 2-6 s (on 60% of the time, 1-2 of the transient kinds in tests/chaos/chaos.py)"
-		echo "- command: \`HITS=$HITS RATE=$RATE KILL_EVERY=$KILL_EVERY SEED=$SEED bench/chaos.sh\`"
+		echo "- command: \`HITS=$HITS RATE=$RATE KILL_EVERY=$KILL_EVERY SEED=$SEED tests/chaos/chaos.sh\`"
 		echo
 		echo "$table"
 		echo
