@@ -247,9 +247,9 @@ is "$HIT" "$first" "  again (either responder)"
 check "  the index is back" test -s "$T/spool/dd/.dedup"
 
 # ---- a first hit whose sync fails: its retry is stored, never a 2xx
-# resting on a line that is not on disk (tests/failsync.so fails
+# resting on a line that is not on disk (tests/tools/failsync.so fails
 # fdatasync while $MARK exists) ----
-SHIM=$top_builddir/tests/failsync.so
+SHIM=$top_builddir/tests/tools/failsync.so
 if [ -e "$SHIM" ]; then
     export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
     MARK=$T/fail-sync
@@ -301,7 +301,7 @@ CONF
         jq -r 'select(.delivery_id == "f-1") | .payload' | sort | tr '\n' ' ')
     is "$got" "try=3 " "  one line for f-1 where the uploader loads, the one answered 200"
 else
-    not_ok "tests/failsync.so is built (make check builds it)"
+    not_ok "tests/tools/failsync.so is built (make check builds it)"
 fi
 
 finish

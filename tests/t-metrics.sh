@@ -13,7 +13,7 @@
 need lighttpd curl python3 promtool
 need_file "$HS_FCGI"
 need_file "$HS_UPLOAD"
-SHIM=$top_builddir/tests/failsync.so
+SHIM=$top_builddir/tests/tools/failsync.so
 need_file "$SHIM"
 # An ASan build wants its runtime first; the shim only adds fdatasync.
 export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}verify_asan_link_order=0
@@ -98,7 +98,7 @@ is "$(code -H "Authorization: Bearer $TOKEN" "$B/-/metrics/")" 404 "<mount>/-/me
 is "$(code -H "Authorization: Bearer $TOKEN" "$B/x/-/metrics")" 404 "another path ending in /-/metrics: 404"
 
 # The traffic, one request at a time.  First two hits whose fdatasync
-# fails (tests/failsync.so): 503, and their batches, holding no
+# fails (tests/tools/failsync.so): 503, and their batches, holding no
 # acknowledged line, are dropped.
 touch "$MARK"
 n503=0
