@@ -24,9 +24,6 @@ struct hit_header {
 	const char	*value;
 };
 
-/* A hit id: a lowercase UUID v4 as text, and its NUL. */
-#define HIT_ID_LEN	37
-
 struct hit {
 	char		 hit_id[HIT_ID_LEN];
 	int64_t		 received_at;	/* ms since the epoch */

@@ -26,6 +26,8 @@ enum hit_col {
 	HIT_COL_DELIVERY_ID,
 	HIT_COL_COUNT
 };
+/* The hit_id column: a lowercase UUID v4 as text, and its NUL. */
+#define HIT_ID_LEN	37
 #define HIT_COL_FIXED 4		/* the first four are always present */
 
 struct hit_column {

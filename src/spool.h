@@ -31,6 +31,7 @@
 #include <time.h>
 
 #include "conf.h"
+#include "hit_columns.h"
 
 enum spool_state {
 	SPOOL_TMP,
@@ -160,7 +161,7 @@ char	*spool_status_read(const char *);
 struct spool_dedup;
 struct spool_dedup *spool_dedup_open(const char *, long);
 int	 spool_dedup_claim(struct spool_dedup *, const char *, size_t,
-	    const char *, int64_t, char [37]);
+	    const char *, int64_t, char [HIT_ID_LEN]);
 void	 spool_dedup_settle(struct spool_dedup *, const char *, size_t,
 	    const char *, int);
 void	 spool_dedup_close(struct spool_dedup *);

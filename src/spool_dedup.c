@@ -593,7 +593,7 @@ dd_claim_once(struct spool_dedup *d, const unsigned char key[16],
  */
 int
 spool_dedup_claim(struct spool_dedup *d, const char *id, size_t len,
-    const char *hit_id, int64_t now_ms, char first[37])
+    const char *hit_id, int64_t now_ms, char first[HIT_ID_LEN])
 {
 	unsigned char key[16];
 	uuid_t hid;
