@@ -21,6 +21,7 @@
 #   PROCS     backend processes (2)               THREADS   per process (8)
 #             (PHP-FPM runs PROCS x THREADS children: one request each)
 #   WRK_THREADS  wrk threads (2)
+#   HS_FCGI_B a second hookspool-fcgi for the hookspoolb rows (A/B)
 #   BUILD     hookspool build dir (/tmp/build-bench, configured -O2 -g here
 #             when it has no Makefile); HS_FCGI overrides the binary
 #   WORKDIR   parent of the scratch folder holding the spool (/var/tmp: on
@@ -409,6 +410,18 @@ backend_hookspool_count() {
 	find "$HS_SPOOL/crm" -name '*.ndjson' -type f -exec cat {} + \
 	    2>/dev/null | wc -l
 }
+
+# hookspoolb: the same as hookspool with a second binary, HS_FCGI_B (say,
+# an older build), for an A/B of two builds in one run.
+backend_hookspoolb_start() {
+	hookspool_conf "$1"
+	spawn_fcgi "$HS_FCGI_B" -c "$W/hookspool.conf"
+}
+backend_hookspoolb_app() {
+	local HS_FCGI=$HS_FCGI_B
+	backend_hookspool_app "$1"
+}
+backend_hookspoolb_count() { backend_hookspool_count; }
 
 # hookspool with the delivery_id column read from X-Delivery, without
 # (hookspooldid) and with (hookspooldedup) a dedup window: wrk sends a

@@ -1,0 +1,391 @@
+/* Copyright (c) 2026 The hookspool authors.  ISC license: see LICENSE. */
+/*
+ * test_spool_procs: the group commit across processes.  Several processes
+ * append to one stream under sync = always, each with threads handing
+ * waiters to the spool, and note every line the spool acknowledged; some
+ * are killed (kill -9) while they write, and others take their place.
+ * Every acknowledged line must then be in new/ exactly once, whole, no line
+ * may be torn or doubled, and the processes must have shared batches (one
+ * sync answering lines of several of them).  A process killed in the middle
+ * of a long write must not leave its torn line for the next one to write
+ * after.
+ */
+#include "config.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "spool.h"
+#include "tap.h"
+
+#define diag(...)	(fprintf(stderr, "# " __VA_ARGS__), fputc('\n', stderr))
+
+#define PROCS		4	/* writing at once */
+#define KILLS		3	/* of them killed, one after another */
+#define THREADS		4	/* per process */
+#define LINES		1500	/* per thread */
+#define MAXID		(PROCS + KILLS + 2)
+
+struct pw {
+	struct spool_waiter	 wt;	/* first: the spool hands it back */
+	char			 id[32];
+};
+
+static struct spool_writer *writer;
+static int acked_fd;		/* the acknowledged ids, one a line */
+static long proc_id;
+
+static void
+pw_done(struct spool_waiter *wt, int rc)
+{
+	struct pw *p = (struct pw *)wt;
+	char line[40];
+	int n;
+
+	if (rc == 0) {
+		n = snprintf(line, sizeof line, "%s\n", p->id);
+		(void)write(acked_fd, line, (size_t)n);
+	}
+	free(p);
+}
+
+static void *
+pw_main(void *arg)
+{
+	long t = (long)arg;
+	char line[96];
+	struct pw *p;
+	int i, n, rc;
+
+	for (i = 0; i < LINES; i++) {
+		p = calloc(1, sizeof *p);
+		p->wt.done = pw_done;
+		snprintf(p->id, sizeof p->id, "p%ld-%ld-%d", proc_id, t, i);
+		n = snprintf(line, sizeof line, "{\"hit_id\":\"%s\"}\n", p->id);
+		rc = spool_write(writer, line, (size_t)n, &p->wt);
+		if (rc == 0)
+			pw_done(&p->wt, 0);
+		else if (rc == -1)
+			free(p);
+	}
+	return NULL;
+}
+
+/* A writing process: THREADS threads of LINES lines, then a clean exit. */
+static void
+child(const struct conf *c, const char *dir, const char *top, long id)
+{
+	pthread_t th[THREADS];
+	char path[4096];
+	long t;
+
+	proc_id = id;
+	snprintf(path, sizeof path, "%s/acked.%ld", top, id);
+	acked_fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0600);
+	if (acked_fd == -1 || (writer = spool_writer_new(c, dir)) == NULL)
+		_exit(2);
+	for (t = 0; t < THREADS; t++)
+		pthread_create(&th[t], NULL, pw_main, (void *)t);
+	for (t = 0; t < THREADS; t++)
+		pthread_join(th[t], NULL);
+	spool_writer_free(writer);
+	_exit(0);
+}
+
+static pid_t
+spawn(const struct conf *c, const char *dir, const char *top, long id)
+{
+	pid_t pid = fork();
+
+	if (pid == 0)
+		child(c, dir, top, id);
+	return pid;
+}
+
+static long
+lines_of(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	long n = 0;
+	int ch;
+
+	if (f == NULL)
+		return 0;
+	while ((ch = getc(f)) != EOF)
+		n += ch == '\n';
+	fclose(f);
+	return n;
+}
+
+static void
+nap_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
+
+	nanosleep(&ts, NULL);
+}
+
+/*
+ * Read every line of dir/state: each must be whole and one of ours, seen
+ * once; a batch holding lines of two processes or more is counted.
+ */
+static void
+scan(const char *dir, const char *state, unsigned char *seen, long *lines,
+    long *bad, long *shared)
+{
+	char path[4096], buf[256];
+	struct dirent *de;
+	long p, t, i, first;
+	int mixed;
+	DIR *d;
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/%s", dir, state);
+	if ((d = opendir(path)) == NULL)
+		return;
+	while ((de = readdir(d)) != NULL) {
+		if (de->d_name[0] == '.')
+			continue;
+		snprintf(path, sizeof path, "%s/%s/%s", dir, state,
+		    de->d_name);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		first = -1;
+		mixed = 0;
+		while (fgets(buf, sizeof buf, f) != NULL) {
+			(*lines)++;
+			if (sscanf(buf, "{\"hit_id\":\"p%ld-%ld-%ld\"}\n", &p,
+			    &t, &i) != 3 || p < 0 || p >= MAXID || t < 0 ||
+			    t >= THREADS || i < 0 || i >= LINES ||
+			    buf[strlen(buf) - 1] != '\n' ||
+			    seen[(p * THREADS + t) * LINES + i]++ != 0) {
+				if (*bad < 3)
+					diag("bad line in %s: %.60s", path,
+					    buf);
+				(*bad)++;
+				continue;
+			}
+			if (first == -1)
+				first = p;
+			else if (p != first)
+				mixed = 1;
+		}
+		*shared += mixed;
+		fclose(f);
+	}
+	closedir(d);
+}
+
+/* Every id noted as acknowledged must have been seen. */
+static long
+missing(const char *top, const unsigned char *seen)
+{
+	char path[4096], buf[64];
+	long p, t, i, n = 0;
+	FILE *f;
+
+	for (p = 0; p < MAXID; p++) {
+		snprintf(path, sizeof path, "%s/acked.%ld", top, p);
+		if ((f = fopen(path, "r")) == NULL)
+			continue;
+		while (fgets(buf, sizeof buf, f) != NULL)
+			if (sscanf(buf, "p%*d-%ld-%ld", &t, &i) != 2 ||
+			    !seen[(p * THREADS + t) * LINES + i]) {
+				if (n++ < 3)
+					diag("acknowledged, not in new/: %s",
+					    buf);
+			}
+		fclose(f);
+	}
+	return n;
+}
+
+static struct conf *
+load(const char *top, const char *extra)
+{
+	char path[4096];
+	FILE *f;
+
+	snprintf(path, sizeof path, "%s/hookspool.conf", top);
+	if ((f = fopen(path, "w")) == NULL)
+		return NULL;
+	fprintf(f, "spool_dir = %s\nsync = always\n%s\n[stream s]\n"
+	    "id = 0123456789abcdef\ntable = p.d.t\n", top, extra);
+	fclose(f);
+	return conf_load(path, 0);
+}
+
+/* Processes killed while they write, others in their place. */
+static void
+test_kills(const char *top)
+{
+	unsigned char *seen = calloc((size_t)MAXID * THREADS * LINES, 1);
+	char dir[1024], path[4096];
+	pid_t pids[PROCS];
+	long next = 0, lines = 0, bad = 0, shared = 0, acked = 0, k, i;
+	int status, clean = 1;
+	unsigned sealed;
+	struct conf *c;
+
+	if ((c = load(top, "batch_max_bytes = 256K\n")) == NULL) {
+		ok(0, "kills: config");
+		return;
+	}
+	snprintf(dir, sizeof dir, "%s/s", top);
+	for (i = 0; i < PROCS; i++)
+		pids[i] = spawn(c, dir, top, next++);
+	for (k = 0; k < KILLS; k++) {
+		/* Kill a process once it has lines answered. */
+		snprintf(path, sizeof path, "%s/acked.%ld", top, next - PROCS);
+		for (i = 0; i < 2000 && lines_of(path) < 200 + 97 * k; i++)
+			nap_ms(1);
+		i = k % PROCS;
+		kill(pids[i], SIGKILL);
+		waitpid(pids[i], &status, 0);
+		pids[i] = spawn(c, dir, top, next++);
+	}
+	for (i = 0; i < PROCS; i++) {
+		waitpid(pids[i], &status, 0);
+		if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+			clean = 0;
+	}
+	ok(clean, "kills: the processes left standing exited cleanly");
+	/* A killed process's batch may be left in tmp/: seal it as the
+	 * uploader would, once its grace is over. */
+	ok(spool_seal_orphans(dir, time(NULL) + 3600, &sealed) == 0,
+	    "kills: orphans sealed (%u)", sealed);
+	scan(dir, "new", seen, &lines, &bad, &shared);
+	for (i = 0; i < next; i++) {
+		snprintf(path, sizeof path, "%s/acked.%ld", top, i);
+		acked += lines_of(path);
+	}
+	ok(bad == 0, "kills: no line torn, foreign or twice (%ld bad of "
+	    "%ld)", bad, lines);
+	ok(acked > 0 && missing(top, seen) == 0,
+	    "kills: each of %ld acknowledged lines is in new/", acked);
+	ok(shared > 0, "kills: processes shared batches (%ld batches hold "
+	    "lines of two processes or more)", shared);
+	free(seen);
+	conf_free(c);
+}
+
+/*
+ * A process killed in the middle of one long write, holding the batch:
+ * the next writer must cut the torn line off before it writes.
+ */
+static void
+test_torn(const char *top)
+{
+	char dir[1024], path[4096], *big, logpath[1024];
+	long n = 0, bad = 0, len = 32L << 20, i, shared = 0, tries;
+	unsigned char *seen = calloc((size_t)MAXID * THREADS * LINES, 1);
+	struct stat sb;
+	struct dirent *de;
+	struct conf *c;
+	unsigned sealed;
+	int status, recovered = 0;
+	pid_t pid;
+	DIR *d;
+
+	if ((c = load(top, "batch_max_bytes = 1G\n")) == NULL) {
+		ok(0, "torn: config");
+		return;
+	}
+	snprintf(dir, sizeof dir, "%s/s", top);
+	snprintf(logpath, sizeof logpath, "%s/torn.log", top);
+	for (tries = 0; tries < 8 && !recovered; tries++) {
+		if ((pid = fork()) == 0) {
+			/* One small line, then a 32 MiB one. */
+			if ((writer = spool_writer_new(c, dir)) == NULL)
+				_exit(2);
+			(void)spool_write(writer, "{\"hit_id\":\"p0-0-0\"}\n",
+			    20, NULL);
+			big = malloc((size_t)len);
+			memset(big, 'x', (size_t)len);
+			memcpy(big, "{\"hit_id\":\"big", 14);
+			big[len - 1] = '\n';
+			(void)spool_write(writer, big, (size_t)len, NULL);
+			_exit(0);
+		}
+		/* Kill it once the long line is half written. */
+		for (i = 0; i < 5000; i++) {
+			snprintf(path, sizeof path, "%s/tmp", dir);
+			if ((d = opendir(path)) == NULL)
+				break;
+			while ((de = readdir(d)) != NULL) {
+				if (de->d_name[0] == '.')
+					continue;
+				snprintf(path, sizeof path, "%s/tmp/%s", dir,
+				    de->d_name);
+				if (stat(path, &sb) == 0 &&
+				    sb.st_size > (off_t)(len / 4))
+					break;
+			}
+			closedir(d);
+			if (de != NULL)
+				break;
+			nap_ms(0);
+		}
+		kill(pid, SIGKILL);
+		waitpid(pid, &status, 0);
+		/* The next writer, with its log kept. */
+		if ((pid = fork()) == 0) {
+			if (freopen(logpath, "w", stderr) == NULL ||
+			    (writer = spool_writer_new(c, dir)) == NULL)
+				_exit(2);
+			(void)spool_write(writer, "{\"hit_id\":\"p1-0-0\"}\n",
+			    20, NULL);
+			spool_writer_free(writer);
+			_exit(0);
+		}
+		waitpid(pid, &status, 0);
+		snprintf(path, sizeof path, "grep -q 'died holding' %s",
+		    logpath);
+		recovered = system(path) == 0;
+		(void)spool_seal_orphans(dir, time(NULL) + 3600, &sealed);
+		if (recovered)
+			break;
+		/* The kill missed the write: again, from an empty stream. */
+		snprintf(path, sizeof path, "rm -f %s/new/* %s/tmp/*", dir,
+		    dir);
+		(void)system(path);
+	}
+	scan(dir, "new", seen, &n, &bad, &shared);
+	ok(recovered, "torn: the kill hit a write, and the next writer "
+	    "noticed (try %ld)", tries + 1);
+	ok(bad == 0 && seen[0] == 1 && seen[1L * THREADS * LINES] == 1,
+	    "torn: both small lines whole, the torn one cut off (%ld lines, "
+	    "%ld bad)", n, bad);
+	free(seen);
+	conf_free(c);
+}
+
+int
+main(void)
+{
+	char top[] = "/tmp/test_spool_procs.XXXXXX", kills[512],
+	    torn[512], cmd[4096];
+
+	if (mkdtemp(top) == NULL)
+		return 1;
+	snprintf(kills, sizeof kills, "%s/kills", top);
+	snprintf(torn, sizeof torn, "%s/torn", top);
+	mkdir(kills, 0700);
+	mkdir(torn, 0700);
+	test_kills(kills);
+	test_torn(torn);
+	snprintf(cmd, sizeof cmd, "rm -rf %s", top);
+	(void)system(cmd);
+	return tap_done();
+}
