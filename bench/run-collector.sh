@@ -382,6 +382,8 @@ hookspool_conf() {
 	local sync=$1
 	HS_SPOOL=$W/spool-$FRONT-$sync-$ROUND
 	rm -rf "$HS_SPOOL"
+	# Afresh: an Apache row gave the last one to www-data.
+	rm -f "$W/hookspool.conf"
 	cat >"$W/hookspool.conf" <<CONF
 spool_dir = $HS_SPOOL
 sync = $sync

@@ -14,10 +14,13 @@
  * Durability: a batch is created and its directory synced before its
  * first hit is acknowledged; with sync=always each acknowledged line has
  * been fdatasync'ed.  The sync is shared by every thread of every process
- * (group commit, see sw_wait): whoever holds the sync role (a second
- * robust mutex) syncs the file up to the size it read when it began, and
- * that one fdatasync answers every line below that size, whichever
- * process wrote it.  The others sleep on a futex in the mapping meanwhile.
+ * (group commit, see sw_wait): whoever holds a sync role (one of
+ * SW_SYNCERS robust mutexes) syncs the file up to the size it read when it
+ * began, and that one fdatasync answers every line below that size,
+ * whichever process wrote it.  A line already covered by a sync begun
+ * sleeps on a futex in the mapping until it ends; one that is not begins a
+ * sync of its own when a role is free (devices run a few at once about as
+ * fast as one).
  * Sealing syncs the file, renames it into new/ and syncs new/; the next
  * line opens a new batch with the next generation.
  *
@@ -38,7 +41,7 @@
  * A process killed while it holds the mutex (kill -9 mid-write, mid-seal)
  * is noticed by the next one to take it (EOWNERDEAD): a torn line at the
  * batch's end is cut off, a batch the dead one had renamed is closed.  One
- * killed while it syncs leaves the sync role to the next (EOWNERDEAD too).
+ * killed while it syncs leaves its sync role to the next (EOWNERDEAD too).
  * The mapped file is replaced, never reused, when it is damaged or from
  * before the last boot.
  */
@@ -70,6 +73,7 @@
 #define SW_MAGIC	"HSWRITE1"
 #define SW_RING		1024	/* closed generations remembered */
 #define SW_NAP_MS	50	/* a waiter's look for a dead syncer */
+#define SW_SYNCERS	4	/* fdatasyncs of a batch at once, at most */
 
 /* Answers of sw_resolve. */
 #define SW_PENDING	1
@@ -87,7 +91,7 @@ struct sw_shared {
 	uint32_t	 size_of;
 	char		 boot_id[40];
 	pthread_mutex_t	 lock;		/* every field below */
-	pthread_mutex_t	 sync_lock;	/* the sync role */
+	pthread_mutex_t	 sync_lock[SW_SYNCERS];	/* the sync roles */
 	uint32_t	 seq;		/* futex: bumped as acked or gen move */
 	uint64_t	 gen;		/* the open batch's, or the next one's */
 	char		 name[NAME_MAX];/* the open batch in tmp/; "": none */
@@ -96,6 +100,7 @@ struct sw_shared {
 	uint64_t	 hits;
 	uint64_t	 acked;		/* bytes of acknowledged lines */
 	uint64_t	 acked_hits;
+	uint64_t	 syncing;	/* the largest target of a sync begun */
 	int		 cut;		/* a sync failed: cut back to acked */
 	struct sw_closed closed[SW_RING];
 };
@@ -119,12 +124,14 @@ struct spool_writer {
 
 static int	 sw_seal_locked(struct spool_writer *, int);
 
-static void
+/* Sleep while *word is seen, ms at most; 1 when the time ran out. */
+static int
 sw_futex_wait(uint32_t *word, uint32_t seen, long ms)
 {
 	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000 };
 
-	(void)syscall(SYS_futex, word, FUTEX_WAIT, seen, &ts, NULL, 0);
+	return syscall(SYS_futex, word, FUTEX_WAIT, seen, &ts, NULL, 0) ==
+	    -1 && errno == ETIMEDOUT;
 }
 
 static void
@@ -138,13 +145,15 @@ static void
 sw_shared_init(struct sw_shared *sh, const char *boot_id)
 {
 	pthread_mutexattr_t ma;
+	int i;
 
 	memset(sh, 0, sizeof *sh);
 	pthread_mutexattr_init(&ma);
 	pthread_mutexattr_setpshared(&ma, PTHREAD_PROCESS_SHARED);
 	pthread_mutexattr_setrobust(&ma, PTHREAD_MUTEX_ROBUST);
 	pthread_mutex_init(&sh->lock, &ma);
-	pthread_mutex_init(&sh->sync_lock, &ma);
+	for (i = 0; i < SW_SYNCERS; i++)
+		pthread_mutex_init(&sh->sync_lock[i], &ma);
 	pthread_mutexattr_destroy(&ma);
 	sh->gen = 1;
 	sh->size_of = sizeof *sh;
@@ -271,7 +280,7 @@ sw_close_gen(struct spool_writer *w)
 	c->acked = sh->acked;
 	sh->gen++;
 	sh->name[0] = '\0';
-	sh->size = sh->hits = sh->acked = sh->acked_hits = 0;
+	sh->size = sh->hits = sh->acked = sh->acked_hits = sh->syncing = 0;
 	sh->cut = 0;
 	__atomic_add_fetch(&sh->seq, 1, __ATOMIC_RELEASE);
 	w->wake = 1;
@@ -382,7 +391,7 @@ sw_create(struct spool_writer *w)
 	free(path);
 	memcpy(sh->name, name, sizeof sh->name);
 	sh->opened = time(NULL);
-	sh->size = sh->hits = sh->acked = sh->acked_hits = 0;
+	sh->size = sh->hits = sh->acked = sh->acked_hits = sh->syncing = 0;
 	sh->cut = 0;
 	return fd;
 fail:
@@ -673,6 +682,8 @@ sw_sync_round(struct spool_writer *w, uint64_t gen, uint64_t end, int fd)
 	target = sh->size;
 	hits = sh->hits;
 	n = (unsigned long)(hits - sh->acked_hits);
+	if (target > sh->syncing)
+		sh->syncing = target;
 	sw_unlock(w);
 	t0 = metrics_now_ns();
 	rc = spool_datasync(fd);
@@ -680,6 +691,8 @@ sw_sync_round(struct spool_writer *w, uint64_t gen, uint64_t end, int fd)
 	metrics_sync(metrics_now_ns() - t0, n);
 	if (sw_lock(w) == -1)
 		goto out;
+	/* Concurrent syncs may end in any order: each covers what was
+	 * written before it began. */
 	if (sh->gen == gen && rc == 0 && target > sh->acked) {
 		sh->acked = target;
 		sh->acked_hits = hits;
@@ -702,41 +715,55 @@ out:
 	return 0;
 }
 
+/* Take a free sync role: its index, or -1 when all are taken. */
+static int
+sw_role_take(struct sw_shared *sh)
+{
+	int i, rc;
+
+	for (i = 0; i < SW_SYNCERS; i++) {
+		rc = pthread_mutex_trylock(&sh->sync_lock[i]);
+		if (rc == EOWNERDEAD)	/* its holder died in fdatasync */
+			pthread_mutex_consistent(&sh->sync_lock[i]);
+		if (rc == 0 || rc == EOWNERDEAD)
+			return i;
+	}
+	return -1;
+}
+
 /*
- * Wait until a line of generation gen ending at end is answered, taking
- * the sync role when nobody has it.  fd: our open of that batch, or -1.
+ * Wait until a line of generation gen ending at end is answered.  A sync
+ * already begun after the line was written will answer it: sleep until it
+ * ends.  Otherwise begin one, when a sync role is free: the device runs a
+ * few fdatasyncs at once about as fast as one, so a line does not wait for
+ * the sync before it.  fd: our open of that batch, or -1.
  */
 static void
 sw_wait(struct spool_writer *w, uint64_t gen, uint64_t end, int fd)
 {
 	struct sw_shared *sh = w->sh;
+	int rc, role, covered, trust = 1;
 	uint32_t seen;
-	int rc;
 
 	for (;;) {
 		if (sw_lock(w) == -1)
 			return;
 		rc = sw_resolve(sh, gen, end);
+		covered = sh->gen == gen && sh->syncing >= end;
 		seen = __atomic_load_n(&sh->seq, __ATOMIC_ACQUIRE);
 		sw_unlock(w);
 		if (rc != SW_PENDING)
 			return;
-		rc = pthread_mutex_trylock(&sh->sync_lock);
-		if (rc == EBUSY) {
-			/* Woken when acked moves; a dead syncer's role is
-			 * taken over at the next look. */
-			sw_futex_wait(&sh->seq, seen, SW_NAP_MS);
+		role = covered && trust ? -1 : sw_role_take(sh);
+		if (role == -1) {
+			/* Woken when a sync ends.  After a whole nap without
+			 * one, the covering sync may have died with its
+			 * process: begin one of our own. */
+			trust = !sw_futex_wait(&sh->seq, seen, SW_NAP_MS);
 			continue;
 		}
-		if (rc == EOWNERDEAD)
-			pthread_mutex_consistent(&sh->sync_lock);
-		else if (rc != 0) {
-			log_warnx("spool: cannot lock '%s': %s", w->path,
-			    strerror(rc));
-			return;
-		}
 		rc = sw_sync_round(w, gen, end, fd);
-		pthread_mutex_unlock(&sh->sync_lock);
+		pthread_mutex_unlock(&sh->sync_lock[role]);
 		/* Only now: a sleeper woken must find the role free. */
 		__atomic_add_fetch(&sh->seq, 1, __ATOMIC_RELEASE);
 		sw_futex_wake(&sh->seq);
