@@ -4,7 +4,8 @@
 # chunk) is abandoned before its final chunk, so BigQuery never gets a
 # finished upload with the bad line (no load job, no row of it); the
 # batches go back to new/ and through validation as before (the bad line
-# to corrupt/ with its .err), and the good lines load exactly once.
+# to corrupt/ with its .err), and the good lines load exactly once.  A job
+# an earlier run left in active/ is checked the same way when it is sent.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 need python3 openssl curl
 need_file "$HS_UPLOAD"
@@ -83,5 +84,26 @@ upload -c "$T/hs.conf"
 settled "bad line in the first chunk" "this is not JSON {"
 is "$(sessions '[x for x in s["sessions"] if not x["complete"]][0]["committed"]')" \
     0 "not one byte of that job was sent"
+
+# --- a job left in active/ by an earlier run, with a bad line --------------
+# (written by hand as a claim leaves it: never sent, so BigQuery has no
+# job of that id and the run sends it again, checking it as it goes)
+fake_reset
+rm -f "$S"/done/* "$S"/corrupt/*
+: >"$T/ids"
+JOB=hookspool_testhost_crm_00000000000000000000000000000001
+mkdir -p "$S/active/$JOB"
+python3 "$MKBATCH" "$S/active/$JOB" --batches 3 --hits 300 --size 600 \
+    --ids-out "$T/ids" >"$T/names"
+mid=$(sed -n 2p "$T/names")
+printf 'not JSON, in a recovered job\n' >>"$S/active/$JOB/$mid"
+{
+    printf 'id %s\nattempt 0\ntries 0\n' "$JOB"
+    while read -r n; do
+        printf 'file %s %s\n' "$n" "$(stat -c %s "$S/active/$JOB/$n")"
+    done <"$T/names"
+} >"$S/active/$JOB/JOB"
+upload -c "$T/hs.conf"
+settled "bad line in a recovered job" "not JSON, in a recovered job"
 
 finish
