@@ -7,8 +7,11 @@
  * earlier run (look the job up first: the same job id always carries the
  * same bytes, so a job BigQuery has is never sent again), then claim new/
  * batches into as few jobs as job_max_bytes and the per-table daily cap
- * allow, upload, wait for DONE, and settle each job into done/ or failed/,
- * or leave it in active/ with its next attempt time as the JOB file's mtime.
+ * allow, upload (every line checked on a second thread ahead of the bytes
+ * sent; a job with a bad line is dropped before its final chunk, its
+ * batches given back to new/ and validated, and claimed again), wait for
+ * DONE, and settle each job into done/ or failed/, or leave it in active/
+ * with its next attempt time as the JOB file's mtime.
  * Run as root, it first becomes the spool's owner.
  * Quiet on success.  Exit: 0 ok, 75 try later, 65 batches went to failed/,
  * 77 or 74 a spool file could not be read or written (never reported as
@@ -24,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
