@@ -56,6 +56,8 @@ settled() {
     is "$(sessions 'sum(1 for x in s["sessions"] if x["complete"])')" \
         "$(fake_state 'len(s["jobs"])')" \
         "$what: every finished session is a load job"
+    check "$what: the run's result counts the load jobs BigQuery has" \
+        grep -q "\"jobs\":$(fake_state 'len(s["jobs"])')," "$T/spool/.last-upload"
 }
 
 # --- a bad line in the last batch of a four-chunk job ------------------------
