@@ -10,7 +10,8 @@
 #   upload      hookspool-upload -c CONF on the same bytes as sealed batches
 #               in new/ (shipped defaults: job_max_bytes 4G, chunk_size 8M)
 #   validate    bench/upload/validate-only: spool_validate() over the same
-#               batches, the uploader's pre-claim pass alone
+#               batches (the uploader validates only the batches of a
+#               job abandoned for a bad line; it was its pre-claim pass)
 #   fastcheck   bench/upload/fastcheck.c: src/jsoncheck.c, the uploader's
 #               line check, alone over the same batches (mapped files)
 # Each row: wall time, MiB/s, user+sys CPU, peak RSS (wait4's ru_maxrss, as

@@ -1080,6 +1080,22 @@ bq_upload_url(const struct bq *bq, const char *type)
 	return url;
 }
 
+/*
+ * The source's gate (http.h): may bytes [0, upto) go?  When they must
+ * never go, the upload is dropped unfinished: BigQuery creates a load
+ * job only when an upload is complete, so nothing of it is loaded.
+ */
+static int
+bq_gate(const struct http_src *src, uint64_t upto, struct bq_job *job)
+{
+	if (src->ready == NULL || src->ready(src->ready_arg, upto) == 0)
+		return BQ_OK;
+	bq_job_error(job, BQ_RETRY, "abandoned", "the upload was stopped "
+	    "before byte %" PRIu64 " of %" PRIu64 ": its data may not go",
+	    upto, src->total);
+	return BQ_RETRY;
+}
+
 static int
 bq_insert_multipart(struct bq *bq, const char *json,
     const struct http_src *src, struct bq_job *job)
@@ -1090,6 +1106,8 @@ bq_insert_multipart(struct bq *bq, const char *json,
 	const char *hdrs[2];
 	int res;
 
+	if ((res = bq_gate(src, src->total, job)) != BQ_OK)
+		return res;
 	b = bq_boundary();
 	url = bq_upload_url(bq, "multipart");
 	prefix = xasprintf("--%s\r\nContent-Type: application/json; "
@@ -1254,6 +1272,9 @@ bq_insert_resumable(struct bq *bq, const char *json,
 		}
 		len = query || off >= total ? 0 : total - off < bq->chunk_size ?
 		    total - off : bq->chunk_size;
+		/* The session is left unfinished: never reaches a job. */
+		if (len > 0 && (res = bq_gate(src, off + len, job)) != BQ_OK)
+			goto out;
 		res = bq_session_put(bq, session, src, off, len, &r, job);
 		if (res == BQ_CONFIG)
 			goto out;

@@ -24,6 +24,10 @@
  * itself (no such dataset, access denied, invalid config); BQ_CONFIG
  * means our credentials are unusable, BQ_QUOTA and BQ_RETRY ask for a
  * later run (job->retry_after holds the server's Retry-After, or -1).
+ * With a gate on the source (src->ready, http.h), each request waits at
+ * the gate for the bytes it carries; when the gate refuses, the upload
+ * is dropped before its final request (no job is created) and the
+ * result is BQ_RETRY with reason "abandoned".
  * Retries inside a call are bounded and logged with log_info; the final
  * outcome is left to the caller to log.  Nothing here exits.
  *

@@ -7,8 +7,11 @@
  * earlier run (look the job up first: the same job id always carries the
  * same bytes, so a job BigQuery has is never sent again), then claim new/
  * batches into as few jobs as job_max_bytes and the per-table daily cap
- * allow, upload, wait for DONE, and settle each job into done/ or failed/,
- * or leave it in active/ with its next attempt time as the JOB file's mtime.
+ * allow, upload (every line checked on a second thread ahead of the bytes
+ * sent; a job with a bad line is dropped before its final chunk, its
+ * batches given back to new/ and validated, and claimed again), wait for
+ * DONE, and settle each job into done/ or failed/, or leave it in active/
+ * with its next attempt time as the JOB file's mtime.
  * Run as root, it first becomes the spool's owner.
  * Quiet on success.  Exit: 0 ok, 75 try later, 65 batches went to failed/,
  * 77 or 74 a spool file could not be read or written (never reported as
@@ -20,10 +23,10 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sysexits.h>
 #include <time.h>
 #include <unistd.h>
@@ -160,6 +163,182 @@ up_job_intact(const struct spool_job *j, struct http_src *src)
 	return 1;
 }
 
+/*
+ * The check of a job's lines runs on a thread of its own, ahead of the
+ * upload, with spool_validate's verdicts: the sender's gate (the source's
+ * ready, http.h) lets a request go only once every byte it carries is a
+ * good line, so no byte of a bad line leaves, nor the final chunk of a job
+ * holding one: BigQuery never makes a job of it.
+ */
+enum up_check_state {
+	UP_CHECK_RUNNING,
+	UP_CHECK_GOOD,		/* every line is good */
+	UP_CHECK_BAD,		/* a bad line: batch, lineno, why */
+	UP_CHECK_ERROR,		/* a batch could not be read: err */
+	UP_CHECK_STOPPED	/* the sender needed no more */
+};
+
+struct up_check {
+	const struct http_src *src;
+	pthread_t	 thread;
+	int		 threaded;
+	pthread_mutex_t	 lock;		/* guards what follows */
+	pthread_cond_t	 cond;
+	uint64_t	 base;		/* bytes of the batches checked whole */
+	uint64_t	 passed;	/* bytes [0, passed) are good lines */
+	enum up_check_state state;
+	int		 stop;
+	size_t		 batch;
+	unsigned long	 lineno;
+	const char	*why;
+	int		 err;
+};
+
+/* spool_check_batch's progress: publish it, and say whether to stop. */
+static int
+up_check_progress(void *arg, uint64_t n)
+{
+	struct up_check *c = arg;
+	int stop;
+
+	pthread_mutex_lock(&c->lock);
+	c->passed = c->base + n;
+	pthread_cond_broadcast(&c->cond);
+	stop = c->stop;
+	pthread_mutex_unlock(&c->lock);
+	return stop;
+}
+
+static void *
+up_check_run(void *arg)
+{
+	struct up_check *c = arg;
+	const struct http_src *src = c->src;
+	enum up_check_state state = UP_CHECK_GOOD;
+	unsigned long lineno;
+	const char *why;
+	size_t i;
+	int rc;
+
+	for (i = 0; i < src->nfiles && state == UP_CHECK_GOOD; i++) {
+		rc = spool_check_batch(src->paths[i], src->sizes[i],
+		    up_check_progress, c, &lineno, &why);
+		pthread_mutex_lock(&c->lock);
+		if (rc == 0)
+			c->passed = c->base += src->sizes[i];
+		else if (rc == 1) {
+			state = UP_CHECK_BAD;
+			c->batch = i;
+			c->lineno = lineno;
+			c->why = why;
+		} else if (rc == 2)
+			state = UP_CHECK_STOPPED;
+		else {
+			state = UP_CHECK_ERROR;
+			c->err = errno;
+		}
+		pthread_mutex_unlock(&c->lock);
+	}
+	pthread_mutex_lock(&c->lock);
+	c->state = state;
+	pthread_cond_broadcast(&c->cond);
+	pthread_mutex_unlock(&c->lock);
+	return NULL;
+}
+
+/* The gate: wait until bytes [0, upto) are known good; -1 if never. */
+static int
+up_check_ready(void *arg, uint64_t upto)
+{
+	struct up_check *c = arg;
+	int ok;
+
+	pthread_mutex_lock(&c->lock);
+	while (c->passed < upto && c->state == UP_CHECK_RUNNING)
+		pthread_cond_wait(&c->cond, &c->lock);
+	ok = c->passed >= upto;
+	pthread_mutex_unlock(&c->lock);
+	return ok ? 0 : -1;
+}
+
+/* Start checking src, and put the gate on it. */
+static void
+up_check_start(struct up_check *c, struct http_src *src)
+{
+	int e;
+
+	memset(c, 0, sizeof *c);
+	c->src = src;
+	c->state = UP_CHECK_RUNNING;
+	pthread_mutex_init(&c->lock, NULL);
+	pthread_cond_init(&c->cond, NULL);
+	src->ready = up_check_ready;
+	src->ready_arg = c;
+	if ((e = pthread_create(&c->thread, NULL, up_check_run, c)) == 0) {
+		c->threaded = 1;
+		return;
+	}
+	errno = e;
+	log_warn("upload: cannot start a thread: checking the job first");
+	(void)up_check_run(c);
+}
+
+/* Stop the check (the sender is done) and say how it ended. */
+static enum up_check_state
+up_check_end(struct up_check *c, struct http_src *src)
+{
+	pthread_mutex_lock(&c->lock);
+	c->stop = 1;
+	pthread_mutex_unlock(&c->lock);
+	if (c->threaded)
+		pthread_join(c->thread, NULL);
+	pthread_cond_destroy(&c->cond);
+	pthread_mutex_destroy(&c->lock);
+	src->ready = NULL;
+	src->ready_arg = NULL;
+	return c->state;
+}
+
+/*
+ * A job whose check met a bad line was dropped before its final chunk, so
+ * BigQuery has no job of it: its batches go back to new/ and through
+ * validation like any batch there (bad lines cut out into corrupt/); the
+ * batches before the bad one passed the same check.  Returns 1 when
+ * validation changed a batch, so that claiming again loads the rest.
+ */
+static int
+up_abandon(struct up_run *run, const struct conf_stream *st, const char *dir,
+    struct spool_job *j, const struct up_check *c)
+{
+	unsigned long good, bad;
+	size_t i;
+	int rc, changed = 0;
+
+	log_warnx("upload: %s: job %s abandoned before its final chunk: "
+	    "batch '%s' line %lu: %s; its batches go back to new/ for "
+	    "validation", st->name, j->id, j->names[c->batch], c->lineno,
+	    c->why);
+	run->jobs--;	/* BigQuery never had it */
+	if (spool_job_release(dir, j) == -1) {
+		up_note(run, UP_RETRY, "cannot give batches back to new/");
+		return 0;
+	}
+	for (i = c->batch; i < j->n; i++) {
+		rc = spool_validate(dir, SPOOL_NEW, j->names[i], &good, &bad);
+		if (rc == -1)
+			up_spool_error(run, "cannot validate batches");
+		else if (rc == 1 || (rc == 0 && bad > 0))
+			changed = 1;
+	}
+	if (!changed) {
+		/* Never expected: the check and validation judge alike. */
+		log_warnx("upload: %s: validation found no bad line in "
+		    "'%s': left in new/", st->name, j->names[c->batch]);
+		up_note(run, UP_RETRY, "the check and validation disagree");
+	}
+	return changed;
+}
+
 /* A job loaded: its batches go to done/, and the run counts them. */
 static void
 up_job_loaded(struct up_run *run, const struct conf_stream *st,
@@ -179,17 +358,22 @@ up_job_loaded(struct up_run *run, const struct conf_stream *st,
 
 /*
  * Drive one claimed job to an end: look it up when recovered, insert it
- * if BigQuery does not have it, wait for DONE and settle it.
+ * if BigQuery does not have it (checking its lines as it goes), wait for
+ * DONE and settle it.  Returns 1 when a bad line made it give the job up
+ * and its batches, validated, are back in new/ to claim again; else 0.
  */
-static void
+static int
 up_job(struct up_run *run, const struct conf_stream *st, const char *dir,
     struct spool_job *j, int recovered)
 {
 	struct bq_job bj;
 	struct http_src src;
+	struct up_check chk;
+	enum up_check_state cs;
 	char id[SPOOL_JOB_ID_MAX], why[2048];
 	enum bq_result r;
 	time_t now = time(NULL);
+	int again = 0;
 
 	bq_job_init(&bj);
 	memset(&src, 0, sizeof src);
@@ -228,7 +412,17 @@ up_job(struct up_run *run, const struct conf_stream *st, const char *dir,
 		run->jobs++;
 		bq_job_release(&bj);
 		bq_job_init(&bj);
+		up_check_start(&chk, &src);
 		r = bq_job_insert(run->bq, st, id, &src, &bj);
+		cs = up_check_end(&chk, &src);
+		if (cs == UP_CHECK_BAD && r != BQ_OK && r != BQ_CONFIG) {
+			again = up_abandon(run, st, dir, j, &chk);
+			goto out;
+		}
+		if (cs == UP_CHECK_ERROR && r != BQ_OK) {
+			errno = chk.err;
+			up_spool_error(run, "cannot read a batch");
+		}
 		if (r == BQ_CONFIG) {
 			up_note(run, UP_CONFIG, "credentials unusable");
 			goto out;
@@ -279,6 +473,7 @@ failed:
 out:
 	http_src_release(&src);
 	bq_job_release(&bj);
+	return again;
 }
 
 /*
@@ -286,7 +481,7 @@ out:
  * (batches loaded, failed, or a retry noted); a job left waiting for its
  * backoff is not counted.
  */
-static void
+static int
 up_job_counted(struct up_run *run, const struct conf_stream *st,
     const char *dir, struct spool_job *j, int recovered)
 {
@@ -295,10 +490,11 @@ up_job_counted(struct up_run *run, const struct conf_stream *st,
 	unsigned tries = j->tries;
 	uint64_t t0 = metrics_now_ns();
 	const char *result;
+	int again;
 
-	up_job(run, st, dir, j, recovered);
+	again = up_job(run, st, dir, j, recovered);
 	if (run->tf == NULL)
-		return;
+		return again;
 	if (run->loaded_batches > loaded)
 		result = "ok";
 	else if (run->failed_batches > failed)
@@ -306,17 +502,18 @@ up_job_counted(struct up_run *run, const struct conf_stream *st,
 	else if (j->tries > tries)
 		result = "retry";
 	else
-		return;
+		return again;
 	metrics_tf_add(run->tf, "hookspool_upload_jobs_total", 1, "stream",
 	    st->name, "result", result, NULL);
 	metrics_tf_observe(run->tf, "hookspool_upload_job_duration_seconds",
 	    (double)(metrics_now_ns() - t0) * 1e-9);
 	if (strcmp(result, "ok") != 0)
-		return;
+		return again;
 	metrics_tf_add(run->tf, "hookspool_upload_rows_total",
 	    (double)(run->rows - rows), "stream", st->name, NULL);
 	metrics_tf_add(run->tf, "hookspool_upload_bytes_total",
 	    (double)j->total, "stream", st->name, NULL);
+	return again;
 }
 
 /* Jobs left in active/ by an earlier run. */
@@ -336,7 +533,7 @@ up_recover(struct up_run *run, const struct conf_stream *st, const char *dir)
 		if (run->outcome < UP_CONFIG) {
 			rc = spool_job_load(dir, ids[i], &j);
 			if (rc == 0) {
-				up_job_counted(run, st, dir, &j, 1);
+				(void)up_job_counted(run, st, dir, &j, 1);
 				spool_job_free(&j);
 			} else if (rc == -1)
 				up_spool_error(run, "cannot read a job in "
@@ -347,39 +544,16 @@ up_recover(struct up_run *run, const struct conf_stream *st, const char *dir)
 	free(ids);
 }
 
-/* Validate a batch of new/ before it joins a job; 1 when usable. */
-static int
-up_usable(struct up_run *run, const char *dir, struct spool_entry *e)
-{
-	unsigned long good, bad;
-	struct stat sb;
-	char *path;
-	int rc;
-
-	rc = spool_validate(dir, SPOOL_NEW, e->name, &good, &bad);
-	if (rc == -1)
-		up_spool_error(run, "cannot validate batches");
-	if (rc != 0)
-		return 0;
-	if (bad > 0) {
-		/* Bad lines were cut out: the batch is smaller now. */
-		path = spool_path(dir, SPOOL_NEW, e->name);
-		rc = stat(path, &sb);
-		free(path);
-		if (rc == -1)
-			return 0;
-		e->size = (uint64_t)sb.st_size;
-	}
-	return 1;
-}
-
 /*
  * Claim new/ into jobs of at most job_max_bytes, oldest first, within the
- * daily cap.  Only the batches that join a job are read to validate them,
- * so a backlog held back by the cap costs nothing per run.
+ * daily cap.  Each job's lines are checked while it is sent (up_job), so a
+ * backlog held back by the cap costs nothing per run.  Returns 1 when a
+ * job was given up for a bad line: its batches, validated, are back in
+ * new/, and the listing is taken again.
  */
-static void
-up_claim(struct up_run *run, const struct conf_stream *st, const char *dir)
+static int
+up_claim_pass(struct up_run *run, const struct conf_stream *st,
+    const char *dir)
 {
 	const struct conf *c = run->conf;
 	struct spool_entry *v, *pick;
@@ -389,18 +563,17 @@ up_claim(struct up_run *run, const struct conf_stream *st, const char *dir)
 	uint64_t bytes;
 	char id[SPOOL_JOB_ID_MAX];
 	size_t young;
-	int rc;
+	int rc, again = 0;
 
-	(void)spool_clean_valid(dir, SPOOL_NEW);
 	if (spool_list_ready(dir, &v, &n, &young) == -1) {
 		up_spool_error(run, "cannot list new/");
-		return;
+		return 0;
 	}
 	if (young > 0)
 		log_info("upload: %s: %zu files of new/ are still being "
 		    "written: left for a later run", st->name, young);
 	pick = xcalloc(n + 1, sizeof *pick);	/* the next job's batches */
-	while (i < n && run->outcome < UP_CONFIG) {
+	while (i < n && run->outcome < UP_CONFIG && !again) {
 		if (spool_quota_count(c->spool_dir, st->table, time(NULL),
 		    &used) == -1) {
 			/* An unknown count could break the cap. */
@@ -417,8 +590,6 @@ up_claim(struct up_run *run, const struct conf_stream *st, const char *dir)
 		for (k = 0, bytes = 0; i < n; i++) {
 			if (k > 0 && bytes + v[i].size > c->job_max_bytes)
 				break;
-			if (!up_usable(run, dir, &v[i]))
-				continue;
 			pick[k] = v[i];
 			bytes += v[i].size;
 			k++;
@@ -433,11 +604,21 @@ up_claim(struct up_run *run, const struct conf_stream *st, const char *dir)
 		}
 		if (rc == 1)
 			continue;	/* batches vanished: the rest goes on */
-		up_job_counted(run, st, dir, &j, 0);
+		again = up_job_counted(run, st, dir, &j, 0);
 		spool_job_free(&j);
 	}
 	free(pick);
 	spool_entries_free(v, n);
+	return again;
+}
+
+static void
+up_claim(struct up_run *run, const struct conf_stream *st, const char *dir)
+{
+	(void)spool_clean_valid(dir, SPOOL_NEW);
+	/* Ends: each pass taken again has cut a bad line out. */
+	while (up_claim_pass(run, st, dir))
+		;
 }
 
 static void

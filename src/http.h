@@ -40,6 +40,13 @@ struct http_src {
 	char		**paths;
 	uint64_t	*sizes;
 	uint64_t	 total;
+	/*
+	 * NULL, or the gate a sender passes before bytes [0, upto) go out:
+	 * 0 once they may (it may block until then), -1 when they must
+	 * never go.  http_do does not call it: bq.c does, per request.
+	 */
+	int		(*ready)(void *, uint64_t);
+	void		*ready_arg;
 };
 
 /* Per-request flags. */

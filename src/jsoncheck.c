@@ -145,6 +145,28 @@ jsoncheck_key_decode(struct jsoncheck_key *key, const unsigned char *q,
 }
 
 /*
+ * Which of 8 bytes end the fast path of jsoncheck_string: '"', '\\', a
+ * control character (< 0x20), a byte >= 0x80?  The classic "has a byte
+ * less than n" (n <= 128): the mask is non-zero if and only if some byte
+ * matches, and its lowest set bit marks the first that does (a borrow
+ * only flags bytes above a true match).
+ */
+#define JC_ONES		0x0101010101010101ULL
+#define JC_HIGH		0x8080808080808080ULL
+#define JC_LESS(x, n)	(((x) - JC_ONES * (n)) & ~(x) & JC_HIGH)
+
+static uint64_t
+jsoncheck_special8(const unsigned char *p)
+{
+	uint64_t x;
+
+	memcpy(&x, p, sizeof x);
+	return (x & JC_HIGH) | JC_LESS(x, 0x20) |
+	    JC_LESS(x ^ (JC_ONES * '"'), 1) |
+	    JC_LESS(x ^ (JC_ONES * '\\'), 1);
+}
+
+/*
  * A string at f->p (on the opening quote).  With key != NULL, its decoded
  * bytes are described there (NUL refused, as jansson refuses it in keys).
  * *declen gets the decoded length.  0, or -1 when invalid.
@@ -153,12 +175,25 @@ static int
 jsoncheck_string(struct jsoncheck *f, struct jsoncheck_key *key, size_t *declen)
 {
 	const unsigned char *p = f->p + 1, *e = f->e, *start = p;
+	uint64_t m;
 	unsigned u;
 	size_t len = 0;
 	int escaped = 0, n;
 
 	for (;;) {
-		/* The fast path: plain printable ASCII. */
+		/* The fast path: plain printable ASCII, 8 bytes a step. */
+		while (e - p >= 8) {
+			if ((m = jsoncheck_special8(p)) != 0) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+				/* Straight to the first special byte. */
+				p += __builtin_ctzll(m) >> 3;
+				len += (size_t)__builtin_ctzll(m) >> 3;
+#endif
+				break;
+			}
+			p += 8;
+			len += 8;
+		}
 		while (p < e && *p >= 0x20 && *p < 0x80 && *p != '"' &&
 		    *p != '\\') {
 			p++;

@@ -146,6 +146,7 @@ int	 spool_job_save(struct spool_job *);
 int	 spool_job_defer(struct spool_job *, time_t);
 int	 spool_job_done(const char *, struct spool_job *);
 int	 spool_job_failed(const char *, struct spool_job *, const char *);
+int	 spool_job_release(const char *, struct spool_job *);
 void	 spool_job_free(struct spool_job *);
 int	 spool_quota_count(const char *, const char *, time_t, unsigned long *);
 int	 spool_quota_note(const char *, const char *, time_t);
@@ -177,6 +178,8 @@ int	 spool_scan(const char *, int, void (*)(void *, unsigned long,
 	    unsigned long *);
 int	 spool_validate(const char *, enum spool_state, const char *,
 	    unsigned long *, unsigned long *);
+int	 spool_check_batch(const char *, uint64_t, int (*)(void *, uint64_t),
+	    void *, unsigned long *, const char **);
 int	 spool_count_lines(const char *, unsigned long *);
 int	 spool_seal_orphans(const char *, time_t, unsigned *);
 int	 spool_tmp_orphan(const char *, const char *, time_t);

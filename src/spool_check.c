@@ -2,15 +2,18 @@
 /*
  * spool_check: batches read without trusting them.  Every line must be a
  * hit record (jsoncheck); validation cuts the others out into corrupt/
- * with a .err saying which and why, never deleting a byte.  Orphaned tmp/
- * batches (their writer gone) are sealed into new/, and the leftovers of
- * an interrupted validation removed.
+ * with a .err saying which and why, never deleting a byte; the uploader
+ * checks a job's batches the same way while it sends them
+ * (spool_check_batch).  Orphaned tmp/ batches (their writer gone) are
+ * sealed into new/, and the leftovers of an interrupted validation
+ * removed.
  */
 #include "config.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -89,6 +92,96 @@ spool_scan(const char *path, int live, void (*fn)(void *, unsigned long,
 	}
 	fclose(fp);
 	free(line);
+	return rc;
+}
+
+/*
+ * Check the first size bytes of a batch (what a job sends of it) line by
+ * line as spool_scan judges them, reading it in large pieces and copying
+ * no line.  fn(arg, n) hears, after each piece, that the first n bytes
+ * are good lines; its non-zero return stops the check.  Returns 0 when
+ * every line is good, 1 at the first bad line (*lineno and *why say which
+ * and why), 2 when stopped, -1 on error (logged; errno set).
+ */
+int
+spool_check_batch(const char *path, uint64_t size,
+    int (*fn)(void *, uint64_t), void *arg, unsigned long *lineno,
+    const char **why)
+{
+	size_t cap = 1024 * 1024, have = 0, pos, want;
+	uint64_t off = 0, left = size;	/* off: file offset of buf[0] */
+	char *buf = xmalloc(cap), *nl;
+	ssize_t n;
+	int fd, rc = -1, e = 0;
+
+	*lineno = 0;
+	*why = NULL;
+	if ((fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) == -1) {
+		e = errno;
+		log_warn("spool: cannot open '%s'", path);
+		goto out;
+	}
+	while (left > 0) {
+		want = cap - have < left ? cap - have : (size_t)left;
+		if ((n = read(fd, buf + have, want)) == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			e = n == 0 ? EIO : errno;
+			if (n == 0)
+				log_warnx("spool: '%s' is shorter than its %"
+				    PRIu64 " bytes", path, size);
+			else
+				log_warn("spool: cannot read '%s'", path);
+			goto out;
+		}
+		have += (size_t)n;
+		left -= (uint64_t)n;
+		for (pos = 0; (nl = memchr(buf + pos, '\n', have - pos)) !=
+		    NULL; pos = (size_t)(nl - buf) + 1) {
+			++*lineno;
+			if ((size_t)(nl - buf) - pos + 1 > SPOOL_MAX_LINE)
+				*why = "line too long";
+			else
+				*why = spool_check_line(buf + pos,
+				    (size_t)(nl - buf) - pos);
+			if (*why != NULL) {
+				rc = 1;
+				goto out;
+			}
+		}
+		/* The start of a line not read whole yet goes to the front. */
+		off += pos;
+		memmove(buf, buf + pos, have - pos);
+		have -= pos;
+		if (have == cap) {
+			if (cap >= SPOOL_MAX_LINE) {
+				++*lineno;
+				*why = "line too long";
+				rc = 1;
+				goto out;
+			}
+			cap = cap * 2 > SPOOL_MAX_LINE ? SPOOL_MAX_LINE :
+			    cap * 2;
+			buf = xreallocarray(buf, cap, 1);
+		}
+		if (fn != NULL && fn(arg, off) != 0) {
+			rc = 2;
+			goto out;
+		}
+	}
+	if (have > 0) {
+		++*lineno;
+		*why = "torn last line (no newline): never acknowledged";
+		rc = 1;
+		goto out;
+	}
+	rc = 0;
+out:
+	if (rc == -1)
+		errno = e;
+	if (fd != -1)
+		close(fd);
+	free(buf);
 	return rc;
 }
 

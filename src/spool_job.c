@@ -3,7 +3,8 @@
  * spool_job: the uploader's side of the spool.  Its lock and reserve; a
  * claim moves batches from new/ into active/<id>/ and writes the JOB file
  * naming them, so that every retry of the job loads the same bytes under
- * the same id; settling moves them to done/ or failed/ (with a .err).
+ * the same id; settling moves them to done/ or failed/ (with a .err), or
+ * back to new/ for a job given up before its upload finished.
  * Also the per-table ledger of job starts (BigQuery's daily cap) and the
  * uploader's last result for the health URL and hookspoolctl status.
  */
@@ -506,6 +507,27 @@ int
 spool_job_failed(const char *dir, struct spool_job *j, const char *why)
 {
 	return spool_job_settle(dir, j, SPOOL_FAILED, why);
+}
+
+/*
+ * An unfinished job given up (its upload dropped before BigQuery could
+ * make a job of it): its batches go back to new/.  The JOB file goes
+ * first, so that a crash midway leaves an interrupted claim, which
+ * spool_job_load undoes the same way.
+ */
+int
+spool_job_release(const char *dir, struct spool_job *j)
+{
+	char *job = xasprintf("%s/JOB", j->dir);
+	int rc = -1;
+
+	if (unlink(job) == -1 && errno != ENOENT)
+		log_warn("spool: cannot remove '%s'", job);
+	else if (spool_sync_dir(j->dir) == 0 && spool_unclaim(dir, j->dir) ==
+	    0)
+		rc = 0;
+	free(job);
+	return rc;
 }
 
 /* ---- the uploader's last result ------------------------------------------ */
