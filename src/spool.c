@@ -681,18 +681,3 @@ spool_expire_done(const char *dir, long keep, unsigned *removed)
 	errno = saved;
 	return rc;
 }
-
-/* This boot's id: state mapped from a file is stale across a reboot. */
-void
-spool_boot_id(char out[40])
-{
-	FILE *fp;
-
-	memset(out, 0, 40);
-	if ((fp = fopen("/proc/sys/kernel/random/boot_id", "r")) == NULL)
-		return;
-	if (fgets(out, 40, fp) == NULL)
-		memset(out, 0, 40);
-	out[strcspn(out, "\n")] = '\0';
-	fclose(fp);
-}

@@ -7,11 +7,9 @@
  * A batch is a file of NDJSON hit lines; a state change is one rename(2).
  * Names are unique without locks and sort by time:
  *	<sec>.<usec>.<host>.<pid>.<seq>.ndjson
- * Files whose names start with '.' are work in progress or shared state
- * (.writer, .dedup) and are ignored by every listing.  The responder
- * processes of a stream share one open batch in tmp/ and each holds
- * flock(LOCK_SH) on it, so a batch whose writers died is one nobody holds a
- * lock on.
+ * Files whose names start with '.' are work in progress and are ignored by
+ * every listing.  A writer holds flock(LOCK_EX) on its open batch in tmp/,
+ * so a batch whose writer died is one nobody holds a lock on.
  * active/<job id>/ holds the batches of one load job and its JOB file; the
  * JOB file's mtime is the earliest time of the next attempt (backoff).
  *
@@ -60,8 +58,7 @@ char	*spool_batch_path(const char *, enum spool_state, const char *,
 
 /*
  * The writer (spool_writer.c): the responder's side, one writer per stream
- * per process, thread-safe; the processes of a stream share one open batch
- * and its syncs (spool_dir/<stream>/.writer).
+ * per process, thread-safe.
  */
 struct spool_writer;
 struct spool_writer *spool_writer_new(const struct conf *, const char *);
@@ -73,8 +70,6 @@ struct spool_waiter {
 	void			(*done)(struct spool_waiter *, int);
 	int			 rc;
 	struct spool_waiter	*next;
-	uint64_t		 gen;	/* the batch's generation */
-	uint64_t		 end;	/* the line's end in it */
 };
 #define SPOOL_PENDING	1
 int	 spool_write(struct spool_writer *, const char *, size_t,

@@ -491,9 +491,7 @@ spool_tmp_orphan(const char *dir, const char *name, time_t now)
 		rc = -1;
 		goto out;
 	}
-	/* Writers share the batch under LOCK_SH: only an exclusive lock
-	 * proves none is left. */
-	rc = flock(fd, LOCK_EX | LOCK_NB) == 0;
+	rc = flock(fd, LOCK_SH | LOCK_NB) == 0;
 	close(fd);
 out:
 	free(path);

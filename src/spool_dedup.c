@@ -120,6 +120,20 @@ dd_now_ms(void)
 }
 
 static void
+dd_boot_id(char out[40])
+{
+	FILE *fp;
+
+	memset(out, 0, 40);
+	if ((fp = fopen("/proc/sys/kernel/random/boot_id", "r")) == NULL)
+		return;
+	if (fgets(out, 40, fp) == NULL)
+		memset(out, 0, 40);
+	out[strcspn(out, "\n")] = '\0';
+	fclose(fp);
+}
+
+static void
 dd_key(const char *id, size_t len, unsigned char key[16])
 {
 	unsigned char md[EVP_MAX_MD_SIZE];
@@ -485,7 +499,7 @@ spool_dedup_open(const char *dir, long window)
 	d->dir = xstrdup(dir);
 	d->path = xasprintf("%s/.dedup", dir);
 	d->window_ms = (int64_t)window * 1000;
-	spool_boot_id(d->boot_id);
+	dd_boot_id(d->boot_id);
 	if (RAND_bytes((unsigned char *)&d->nonce, sizeof d->nonce) != 1)
 		d->nonce = (uint16_t)(getpid() ^ time(NULL));
 	d->fd = -1;

@@ -19,6 +19,5 @@ int	 spool_datasync(int);
 void	 spool_host(char *, size_t);
 int	 spool_create(const char *);
 int	 spool_write_file(const char *, const char *, size_t);
-void	 spool_boot_id(char [40]);
 
 #endif

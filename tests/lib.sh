@@ -358,18 +358,6 @@ count_files() {
     find "$1" -maxdepth 1 -type f ! -name '.*' 2>/dev/null | wc -l
 }
 
-# busy_count BYTES PID...: how many of the processes have read more than
-# BYTES (their requests, from the web server).
-busy_count() {
-    local min=$1 p r n=0
-    shift
-    for p in "$@"; do
-        r=$(awk '/^rchar:/ { print $2 }' "/proc/$p/io" 2>/dev/null)
-        [ "${r:-0}" -gt "$min" ] && n=$((n + 1))
-    done
-    echo "$n"
-}
-
 # responder_pids: the hookspool-fcgi processes of this test.
 responder_pids() {
     local p
