@@ -15,10 +15,10 @@
  * all processes of a stream (a robust shared mutex and futex wake-ups in a
  * mapped file) was built and measured against this design in the same
  * runs (bench/results/collector-2026-12-02-*-shared.md): on a bare ext4, a
- * journaled ext4 and XFS it took 0.8-1.2x the requests/s of this one,
- * most often less, because this machine's disk runs concurrent fdatasyncs
- * of different files at once, and the coordination cost CPU.  It was not
- * kept.
+ * journaled ext4 and XFS it took 0.77-1.22x the requests/s of this one,
+ * 0.94x in the median, because this machine's disk runs concurrent
+ * fdatasyncs of different files at once, and the coordination cost CPU.
+ * It was not kept.
  *
  * A line answered 503 never loads.  The writer keeps the length of its
  * batch's acknowledged lines (with sync=always: those a successful sync
