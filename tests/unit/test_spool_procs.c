@@ -13,7 +13,6 @@
 #include "config.h"
 
 #include <dirent.h>
-#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
@@ -136,18 +135,14 @@ nap_ms(long ms)
 	nanosleep(&ts, NULL);
 }
 
-/*
- * Read every line of dir/state: each must be whole and one of ours, seen
- * once; a batch holding lines of two processes or more is counted.
- */
+/* Read every line of dir/state: each must be whole, ours, and seen once. */
 static void
 scan(const char *dir, const char *state, unsigned char *seen, long *lines,
-    long *bad, long *shared)
+    long *bad)
 {
 	char path[4096], buf[256];
 	struct dirent *de;
-	long p, t, i, first;
-	int mixed;
+	long p, t, i;
 	DIR *d;
 	FILE *f;
 
@@ -161,8 +156,6 @@ scan(const char *dir, const char *state, unsigned char *seen, long *lines,
 		    de->d_name);
 		if ((f = fopen(path, "r")) == NULL)
 			continue;
-		first = -1;
-		mixed = 0;
 		while (fgets(buf, sizeof buf, f) != NULL) {
 			(*lines)++;
 			if (sscanf(buf, "{\"hit_id\":\"p%ld-%ld-%ld\"}\n", &p,
@@ -174,14 +167,8 @@ scan(const char *dir, const char *state, unsigned char *seen, long *lines,
 					diag("bad line in %s: %.60s", path,
 					    buf);
 				(*bad)++;
-				continue;
 			}
-			if (first == -1)
-				first = p;
-			else if (p != first)
-				mixed = 1;
 		}
-		*shared += mixed;
 		fclose(f);
 	}
 	closedir(d);
@@ -255,8 +242,7 @@ test_kills(const char *top)
 	unsigned char *seen = calloc((size_t)MAXID * THREADS * LINES, 1);
 	char dir[1024], path[4096];
 	pid_t pids[PROCS];
-	long next = 0, lines = 0, bad = 0, shared = 0, acked = 0, cut = 0, k,
-	    i;
+	long next = 0, lines = 0, bad = 0, acked = 0, cut = 0, k, i;
 	int status, clean = 1;
 	struct conf *c;
 
@@ -284,7 +270,7 @@ test_kills(const char *top)
 	}
 	ok(clean, "kills: the processes left standing exited cleanly");
 	settle(dir, &cut);
-	scan(dir, "new", seen, &lines, &bad, &shared);
+	scan(dir, "new", seen, &lines, &bad);
 	for (i = 0; i < next; i++) {
 		snprintf(path, sizeof path, "%s/acked.%ld", top, i);
 		acked += lines_of(path);
@@ -331,7 +317,7 @@ test_torn(const char *top)
 {
 	unsigned char *seen = calloc((size_t)MAXID * THREADS * LINES, 1);
 	char dir[1024], path[4096], *big;
-	long n = 0, bad = 0, len = 32L << 20, i, shared = 0, tries, cut = 0;
+	long n = 0, bad = 0, len = 32L << 20, i, tries, cut = 0;
 	off_t size = -1;
 	struct conf *c;
 	int status, torn = 0;
@@ -379,7 +365,7 @@ test_torn(const char *top)
 	}
 	waitpid(pid, &status, 0);
 	settle(dir, &cut);
-	scan(dir, "new", seen, &n, &bad, &shared);
+	scan(dir, "new", seen, &n, &bad);
 	ok(bad == 0 && cut == 1 && seen[0] == 1 &&
 	    seen[1L * THREADS * LINES] == 1,
 	    "torn: the torn line cut out, both small lines whole (%ld lines, "
