@@ -1277,14 +1277,20 @@ fcgi_serve(sigset_t *set)
 	}
 }
 
-/* Wake the workers out of accept(), join them (in-flight requests finish). */
+/*
+ * Wake the workers out of accept(), join them (in-flight requests finish).
+ * SIGUSR2 alone ends FCGX_Accept_r (FCGI_FAIL_ACCEPT_ON_INTR).  Not
+ * FCGX_ShutdownPending(): with it, libfcgi 2.4.2's OS_Accept, interrupted
+ * while it waits for a new Unix-socket connection's first bytes, loops
+ * forever on the descriptor it has just closed, closing whatever another
+ * thread opens under that number (tests/t-fcgi-socket.sh).
+ */
 static void
 fcgi_workers_stop(struct fcgi_worker *workers, unsigned long n)
 {
 	unsigned long i;
 	int running;
 
-	FCGX_ShutdownPending();
 	do {
 		running = 0;
 		for (i = 0; i < n; i++) {
@@ -1377,6 +1383,9 @@ main(int argc, char **argv)
 	/* Without its metrics the responder still takes hits. */
 	if (fcgi.conf->metrics)
 		(void)metrics_open(fcgi.conf);
+	/* Before FCGX_Init: libfcgi's own SIGUSR1 handler would start its
+	 * shutdown (see fcgi_workers_stop); blocked, SIGUSR1 seals. */
+	fcgi_signals_block(&set);
 	if (FCGX_Init() != 0)
 		fatalx(EX_SOFTWARE, "FCGX_Init failed");
 	if (sock != NULL) {
@@ -1386,7 +1395,6 @@ main(int argc, char **argv)
 		fatalx(EX_USAGE, "standard input is not a FastCGI socket: "
 		    "run under a web server or spawn-fcgi, or use -s");
 
-	fcgi_signals_block(&set);
 	n = fcgi.conf->threads;
 	if ((workers = fcgi_workers_start(n)) == NULL)
 		fatalx(EX_OSERR, "cannot start worker threads");

@@ -108,6 +108,25 @@ wait_for() {
     return 1
 }
 
+# proc_gone PID: PID has exited (a zombie counts as gone).
+proc_gone() {
+    ! kill -0 "$1" 2>/dev/null || grep -qs '^State:.*Z' "/proc/$1/status"
+}
+
+# proc_threads PID: where each thread of PID waits, as comments (for a
+# process that does not exit): its syscall, and its stack when gdb is here.
+proc_threads() {
+    local t
+    for t in /proc/"$1"/task/*; do
+        echo "# thread ${t##*/}: $(cat "$t/comm" 2>/dev/null)" \
+            "wchan=$(cat "$t/wchan" 2>/dev/null)" \
+            "syscall=$(cut -d' ' -f1 "$t/syscall" 2>/dev/null)"
+    done
+    command -v gdb >/dev/null 2>&1 &&
+        gdb -p "$1" -batch -ex 'thread apply all bt' 2>/dev/null |
+        grep -E '^(Thread|#)' | sed 's/^/# /'
+}
+
 # hs_conf FILE STREAM_ID [extra global lines] : a hookspool.conf with one
 # stream "crm" at $T/spool (more streams: append to the file).
 hs_conf() {

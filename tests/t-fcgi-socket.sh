@@ -4,7 +4,9 @@
 # (each stored once, the connection still open), a body streamed without
 # CONTENT_LENGTH past max_body (413), and slow bodies: while `threads`
 # clients trickle theirs, a normal request is answered at once, and the
-# slow ones get 408 after body_timeout, nothing stored.
+# slow ones get 408 after body_timeout, nothing stored.  On a Unix socket:
+# SIGTERM while a web server's connection is open but has sent nothing yet
+# (libfcgi waits up to 2 s for its first bytes) still stops the responder.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 need python3
 need_file "$HS_FCGI"
@@ -58,4 +60,30 @@ kill -USR1 $FPID
 sleep 1
 is "$(cat "$T"/spool/crm/*/*.ndjson | grep -c 'slow=')" 0 \
     "nothing of the slow bodies is stored"
+
+# libfcgi 2.4.2 (OS_Accept) waits for a new Unix-socket connection's first
+# bytes in poll(); interrupted there once shutdown is pending, it loops
+# forever on the fd it closed (and closes whatever reuses that number).
+SOCK=$T/fcgi.sock
+"$HS_FCGI" -d -c "$T/hs.conf" -s "unix:$SOCK" 2>"$T/fcgi-unix.err" &
+UPID=$!
+HS_PIDS+=($UPID)
+wait_for 10 test -S "$SOCK"
+python3 -c '
+import socket, sys, time
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+print("connected", flush=True)
+time.sleep(30)
+' "$SOCK" >"$T/idle.out" &
+IDLE=$!
+wait_for 5 grep -q connected "$T/idle.out"
+sleep 0.3	# a worker has accepted it and waits for its first bytes
+kill -TERM $UPID
+check "SIGTERM with a silent connection open: the responder exits" \
+    wait_for 5 proc_gone $UPID
+proc_gone $UPID || { proc_threads $UPID; kill -9 $UPID; }
+wait $UPID 2>/dev/null
+kill $IDLE 2>/dev/null
+wait $IDLE 2>/dev/null
 finish

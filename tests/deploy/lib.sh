@@ -247,11 +247,6 @@ units_spawn() {
     wait_for 10 test -S "$sock"
 }
 
-# proc_gone PID: PID has exited (a zombie counts as gone).
-proc_gone() {
-    ! kill -0 "$1" 2>/dev/null || grep -qs '^State:.*Z' "/proc/$1/status"
-}
-
 # units_stop: what systemctl stop does to the service: KillSignal=, up to
 # TimeoutStopSec= (capped at 10 s here) for the responder to exit, then
 # SIGKILL.  Fails when it took the SIGKILL.
@@ -264,6 +259,7 @@ units_stop() {
     kill -s "${sig#SIG}" "$RESPONDER_PID" 2>/dev/null
     if ! wait_for "${secs:-10}" proc_gone "$RESPONDER_PID"; then
         echo "# the responder ignored ${sig:-SIGTERM} for ${secs:-10} s: SIGKILL"
+        proc_threads "$RESPONDER_PID"
         kill -9 "$RESPONDER_PID" 2>/dev/null
         rc=1
     fi
