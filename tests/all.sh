@@ -75,6 +75,12 @@ if (cd _build/main && make -j2 distcheck >distcheck.log 2>&1); then
 	pass=$((pass + 1))
 else
 	tail -40 _build/main/distcheck.log
+	# A test that failed in the distcheck tree: say which, and why.
+	for t in $(find _build/main -path '*/_build/sub/tests/*' -name '*.log' \
+	    -exec grep -lE '^(FAIL|ERROR)' {} + 2>/dev/null); do
+		echo "--- $t"
+		tail -40 "$t"
+	done
 	echo "FAIL: distcheck"
 	fail=$((fail + 1))
 fi

@@ -293,7 +293,18 @@ class Storm:
 
     def faulter(self):
         every = span(self.a.fault_every)
+        held = False
         while not self.sleep(every):
+            # A fault set stays until it has fired: a slow build (ASan)
+            # may finish few uploads, and a fault no request met tested
+            # nothing.
+            try:
+                if held and fake_fired(self.a.fake) == 0:
+                    self.c["fault_holds"] += 1
+                    continue
+            except OSError as e:
+                self.note("cannot read faults: %s" % e)
+                continue
             with self.lock:
                 on = self.rng.random() < self.a.fault_on
                 pick = self.rng.sample(FAULT_MENU, self.rng.choice((1, 2))) \
@@ -304,6 +315,7 @@ class Storm:
                 self.note("cannot set faults: %s" % e)
                 continue
             self.c["fault_switches"] += 1
+            held = bool(pick)
             if pick:
                 self.c["fault_sets"] += 1
             self.note("faults %s" % (", ".join(
