@@ -146,6 +146,10 @@ check "the lighttpd, Apache and nginx snippets" test -f \
     /etc/lighttpd/conf-available/50-hookspool.conf -a -f \
     /etc/apache2/conf-available/hookspool.conf -a -f \
     /etc/nginx/snippets/hookspool.conf
+EX=/usr/share/doc/hookspool/examples
+check "the Prometheus rules and the Grafana dashboard in $EX" test -f \
+    "$EX/hookspool.rules.yml" -a -f "$EX/hookspool.rules.test.yml" -a -f \
+    "$EX/hookspool.json"
 check "nothing enabled in a web server" test ! -e "$ENABLED" -a ! -e \
     /etc/apache2/conf-enabled/hookspool.conf
 cron_run /etc/cron.d/hookspool
