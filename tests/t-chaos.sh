@@ -48,10 +48,12 @@ S=$OUT/storm-storm.json
 sj() { python3 -c 'import json,sys; print(eval(sys.argv[2], {}, json.load(open(sys.argv[1]))))' "$S" "$1"; }
 echo "# events (first 15 of $(wc -l <"$OUT/storm-events.log")):"
 head -15 "$OUT/storm-events.log" | sed 's/^/#   /'
-# About one responder signal every 2.5 s (80% SIGKILL), an uploader run
-# every ~2 s (70% SIGKILLed): want well under what is expected.
+# About one responder signal every 2.5 s (80% SIGKILL); uploader runs
+# every 0.2-2 s, 70% SIGKILLed, but a run left alone under faults may take
+# 20 s, so as few as ~10 runs a minute: want well under what is expected.
 minr=$((SECS / 6))
-minu=$((SECS / 8))
+minu=$((SECS / 20))
+[ "$minu" -ge 3 ] || minu=3
 check "responders were SIGKILLed ($(sj 'chaos.get("responder_kills",0)') times, want >= $minr)" \
     test "$(sj 'chaos.get("responder_kills",0)')" -ge "$minr"
 check "uploader runs were SIGKILLed ($(sj 'chaos.get("upload_kills",0)') of $(sj 'chaos.get("upload_runs",0)'), want >= $minu)" \
