@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <inttypes.h>
 #include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -20,6 +21,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include "buf.h"
@@ -277,6 +279,48 @@ fail:
 }
 
 /* ---- listing ----------------------------------------------------------- */
+
+/*
+ * Seal the batch open on fd (path, for the log) as its writer's: size and
+ * CRC-32 of its bytes.  A file system without user xattrs only loses the
+ * shortcut, so this never fails.
+ */
+void
+spool_seal_mark(int fd, const char *path, uint64_t size, uint32_t crc)
+{
+	char v[64];
+	int n;
+
+	n = snprintf(v, sizeof v, "%" PRIu64 " %08" PRIx32, size, crc);
+	if (fsetxattr(fd, SPOOL_SEAL_XATTR, v, (size_t)n, 0) == -1 &&
+	    errno != ENOTSUP)
+		log_warn("spool: cannot set %s on '%s'", SPOOL_SEAL_XATTR,
+		    path);
+}
+
+/* The writer's seal of the file open on fd: 0, or -1 when it has none. */
+int
+spool_seal_read(int fd, uint64_t *size, uint32_t *crc)
+{
+	char v[64], *end;
+	ssize_t n;
+	unsigned long long sz;
+	unsigned long c;
+
+	if ((n = fgetxattr(fd, SPOOL_SEAL_XATTR, v, sizeof v - 1)) <= 0)
+		return -1;
+	v[n] = '\0';
+	errno = 0;
+	sz = strtoull(v, &end, 10);
+	if (errno != 0 || end == v || *end != ' ' || end[1] == '\0')
+		return -1;
+	c = strtoul(end + 1, &end, 16);
+	if (errno != 0 || *end != '\0' || c > UINT32_MAX)
+		return -1;
+	*size = sz;
+	*crc = (uint32_t)c;
+	return 0;
+}
 
 static int
 spool_entry_cmp(const void *a, const void *b)

@@ -12,6 +12,11 @@
  * so a batch whose writer died is one nobody holds a lock on.
  * active/<job id>/ holds the batches of one load job and its JOB file; the
  * JOB file's mtime is the earliest time of the next attempt (backoff).
+ * A writer seals its batch with the extended attribute SPOOL_SEAL_XATTR,
+ * "<size> <crc32>" of the bytes it wrote, every line of which it built: a
+ * batch whose bytes match it needs no line-by-line check (spool_check.c).
+ * It is only a shortcut: a batch without it (sealed by repair, written by
+ * hand, copied without xattrs) or not matching it is checked line by line.
  *
  * No spool file is opened through a symbolic link; files written whole are
  * created afresh (O_EXCL) and renamed into place.  Run as root, a program

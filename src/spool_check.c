@@ -20,6 +20,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "jsoncheck.h"
 #include "log.h"
@@ -96,8 +97,39 @@ spool_scan(const char *path, int live, void (*fn)(void *, unsigned long,
 }
 
 /*
+ * Do the first size bytes of the file open on fd have CRC-32 want?  1 yes,
+ * 0 no, -1 on a read error (logged; errno set).
+ */
+static int
+spool_check_crc(int fd, const char *path, uint64_t size, uint32_t want,
+    char *buf, size_t cap)
+{
+	uLong crc = crc32(0, Z_NULL, 0);
+	ssize_t n;
+
+	while (size > 0) {
+		n = read(fd, buf, size < cap ? (size_t)size : cap);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (n == 0) {
+				log_warnx("spool: '%s' is shorter than its %"
+				    PRIu64 " bytes", path, size);
+				errno = EIO;
+			} else
+				log_warn("spool: cannot read '%s'", path);
+			return -1;
+		}
+		crc = crc32_z(crc, (const Bytef *)buf, (size_t)n);
+		size -= (uint64_t)n;
+	}
+	return crc == want;
+}
+
+/*
  * Check the first size bytes of a batch (what a job sends of it) line by
- * line as spool_scan judges them, reading it in large pieces and copying
+ * line as spool_scan judges them, or, when they are what its writer sealed
+ * (spool.h), by their CRC-32 alone, reading it in large pieces and copying
  * no line.  fn(arg, n) hears, after each piece, that the first n bytes
  * are good lines; its non-zero return stops the check.  Returns 0 when
  * every line is good, 1 at the first bad line (*lineno and *why say which
@@ -110,6 +142,8 @@ spool_check_batch(const char *path, uint64_t size,
 {
 	size_t cap = 1024 * 1024, have = 0, pos, want;
 	uint64_t off = 0, left = size;	/* off: file offset of buf[0] */
+	uint64_t sealed;
+	uint32_t crc;
 	char *buf = xmalloc(cap), *nl;
 	ssize_t n;
 	int fd, rc = -1, e = 0;
@@ -120,6 +154,24 @@ spool_check_batch(const char *path, uint64_t size,
 		e = errno;
 		log_warn("spool: cannot open '%s'", path);
 		goto out;
+	}
+	if (spool_seal_read(fd, &sealed, &crc) == 0 && sealed == size) {
+		switch (spool_check_crc(fd, path, size, crc, buf, cap)) {
+		case 1:
+			log_debug("spool: '%s' is what its writer sealed", path);
+			rc = fn != NULL && fn(arg, size) != 0 ? 2 : 0;
+			goto out;
+		case -1:
+			e = errno;
+			goto out;
+		}
+		log_warnx("spool: '%s' is not what its writer sealed: checking "
+		    "each line", path);
+		if (lseek(fd, 0, SEEK_SET) == -1) {
+			e = errno;
+			log_warn("spool: cannot rewind '%s'", path);
+			goto out;
+		}
 	}
 	while (left > 0) {
 		want = cap - have < left ? cap - have : (size_t)left;

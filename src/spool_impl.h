@@ -8,6 +8,7 @@
 #define HS_SPOOL_IMPL_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "spool.h"
@@ -19,5 +20,9 @@ int	 spool_datasync(int);
 void	 spool_host(char *, size_t);
 int	 spool_create(const char *);
 int	 spool_write_file(const char *, const char *, size_t);
+
+#define SPOOL_SEAL_XATTR	"user.hookspool.crc32"
+void	 spool_seal_mark(int, const char *, uint64_t, uint32_t);
+int	 spool_seal_read(int, uint64_t *, uint32_t *);
 
 #endif

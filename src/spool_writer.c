@@ -46,6 +46,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "log.h"
 #include "metrics.h"
@@ -72,6 +73,8 @@ struct spool_writer {
 	struct spool_waiter *answered;	/* to be told once unlocked */
 	uint64_t	 acked;		/* bytes of acknowledged lines */
 	unsigned long	 acked_hits;
+	uint32_t	 crc;		/* CRC-32 of the size bytes */
+	uint32_t	 acked_crc;	/* and of the acked ones */
 	int		 cut;		/* a sync failed: cut back to acked */
 	int		 sealed_rc;	/* the last seal's answer, for a */
 					/* sealer another thread overtook */
@@ -164,6 +167,7 @@ spool_writer_open(struct spool_writer *w)
 	w->hits = 0;
 	w->acked = 0;
 	w->acked_hits = 0;
+	w->crc = w->acked_crc = (uint32_t)crc32(0, Z_NULL, 0);
 	w->cut = 0;
 	w->opened = time(NULL);
 	return 0;
@@ -204,6 +208,7 @@ spool_writer_cut(struct spool_writer *w)
 		    w->name, w->acked_hits, w->hits - w->acked_hits);
 	w->size = w->acked;
 	w->hits = w->acked_hits;
+	w->crc = w->acked_crc;
 	w->cut = 0;
 	return 0;
 }
@@ -309,6 +314,8 @@ spool_writer_seal_locked(struct spool_writer *w)
 		(void)unlink(from);
 		goto out;
 	}
+	/* After the sync: the mark never vouches for bytes not yet down. */
+	spool_seal_mark(w->fd, from, w->size, w->crc);
 	to = spool_path(w->dir, SPOOL_NEW, w->name);
 	if (rename(from, to) == -1) {
 		log_warn("spool: cannot rename '%s' to '%s'", from, to);
@@ -379,6 +386,7 @@ spool_commit(struct spool_writer *w)
 	struct spool_waiter *group, *failed = NULL, *wt;
 	uint64_t upto, t0;
 	unsigned long upto_hits, n;
+	uint32_t upto_crc;
 	int fd = w->fd, rc, saved;
 
 	while (w->queue != NULL && w->sealers == 0) {
@@ -388,6 +396,7 @@ spool_commit(struct spool_writer *w)
 		/* The queue holds every line past the acknowledged ones. */
 		upto = w->size;
 		upto_hits = w->hits;
+		upto_crc = w->crc;
 		w->syncing = 1;
 		pthread_mutex_unlock(&w->lock);
 		t0 = metrics_now_ns();
@@ -403,6 +412,7 @@ spool_commit(struct spool_writer *w)
 		if (rc == 0) {
 			w->acked = upto;
 			w->acked_hits = upto_hits;
+			w->acked_crc = upto_crc;
 		} else {
 			log_warnx("spool: cannot sync '%s/tmp/%s': %s", w->dir,
 			    w->name, strerror(saved));
@@ -463,10 +473,12 @@ spool_write(struct spool_writer *w, const char *line, size_t len,
 	}
 	w->size += len;
 	w->hits++;
+	w->crc = (uint32_t)crc32_z(w->crc, (const Bytef *)line, len);
 	if (c->sync != CONF_SYNC_ALWAYS) {
 		/* Acknowledged once written; the seal's sync is the batch's. */
 		w->acked = w->size;
 		w->acked_hits = w->hits;
+		w->acked_crc = w->crc;
 	}
 	if (w->size >= c->batch_max_bytes || w->hits >= c->batch_max_hits) {
 		/* The seal syncs the whole batch, this line with it; without

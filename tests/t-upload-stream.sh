@@ -6,6 +6,8 @@
 # batches go back to new/ and through validation as before (the bad line
 # to corrupt/ with its .err), and the good lines load exactly once.  A job
 # an earlier run left in active/ is checked the same way when it is sent.
+# Batches sealed by their writer are taken on the seal (size and CRC-32),
+# unless their bytes changed since: then they are checked line by line.
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 need python3 openssl curl
 need_file "$HS_UPLOAD"
@@ -107,5 +109,40 @@ printf 'not JSON, in a recovered job\n' >>"$S/active/$JOB/$mid"
 } >"$S/active/$JOB/JOB"
 upload -c "$T/hs.conf"
 settled "bad line in a recovered job" "not JSON, in a recovered job"
+
+# --- batches sealed by their writer (size and CRC-32 in an xattr) ----------
+# are taken on the seal; one changed in place afterwards (the xattr stays)
+# is checked line by line, and its bad line caught as any other.
+fake_reset
+rm -f "$S"/done/* "$S"/corrupt/*
+: >"$T/ids"
+python3 "$MKBATCH" "$NEW" --batches 3 --hits 300 --size 600 --seal \
+    --ids-out "$T/ids" >"$T/names"
+if ! python3 -c 'import os,sys; os.getxattr(sys.argv[1], "user.hookspool.crc32")' \
+    "$NEW/$(head -1 "$T/names")" 2>/dev/null; then
+    echo "# $NEW keeps no user xattrs: sealed batches not tested"
+    finish
+fi
+mid=$NEW/$(sed -n 2p "$T/names")
+# Line 5's '{' made a quote: not JSON any more, same size.
+python3 - "$mid" <<'PY'
+import sys
+with open(sys.argv[1], "r+b") as f:
+    lines = f.read().split(b"\n")
+    off = sum(len(l) + 1 for l in lines[:4])
+    f.seek(off)
+    f.write(b'"')
+PY
+sed -n 5p "$mid" | cut -c1-20 | sed 's/^/# line 5 now: /'
+bad_id=$(sed -n 5p "$mid" | cut -d'"' -f5)
+grep -v "^$bad_id\$" "$T/ids" >"$T/ids.good" && mv "$T/ids.good" "$T/ids"
+upload -vv -c "$T/hs.conf"
+on_seal() { grep -q "$1' is what its writer sealed" "$T/up.out"; }
+check "sealed: the two untouched batches are taken on their seal" \
+    eval 'on_seal "$(sed -n 1p "$T/names")" && on_seal "$(sed -n 3p "$T/names")"'
+check "sealed: the changed one is not" eval '! on_seal "$(basename "$mid")"'
+check "sealed: the changed one is named and checked line by line" \
+    grep -q "$(basename "$mid")' is not what its writer sealed" "$T/up.out"
+settled "a sealed batch changed afterwards" "$bad_id"
 
 finish

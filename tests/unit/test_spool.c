@@ -5,7 +5,8 @@
  * (as the responder does), some waiting in spool_write; a sealer thread
  * seals the batch again and again underneath them.  Every waiter must be
  * answered exactly once and with success, and every line must be in new/
- * exactly once, whole.
+ * exactly once, whole, each batch sealed with the size and CRC-32 of its
+ * bytes.
  */
 #include "config.h"
 
@@ -16,8 +17,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "conf.h"
 #include "spool.h"
@@ -79,14 +82,34 @@ sealer_main(void *arg)
 }
 
 /* Count the lines of the batches in dir/new; each must be seen once. */
+/*
+ * Does the writer's seal (SPOOL_SEAL_XATTR) on path say size and crc?
+ * 1 yes, 0 no, -1 when the file system keeps no user xattrs.
+ */
+static int
+sealed_as(const char *path, long size, unsigned long crc)
+{
+	char v[64], want[64];
+	ssize_t n;
+
+	if ((n = getxattr(path, "user.hookspool.crc32", v, sizeof v - 1)) ==
+	    -1)
+		return errno == ENOTSUP ? -1 : 0;
+	v[n] = '\0';
+	snprintf(want, sizeof want, "%ld %08lx", size, crc);
+	return strcmp(v, want) == 0;
+}
+
 static long
-count_lines(const char *dir, unsigned char seen[THREADS][LINES], long *bad)
+count_lines(const char *dir, unsigned char seen[THREADS][LINES], long *bad,
+    long *unsealed)
 {
 	char path[4096], buf[128];
 	struct dirent *de;
 	DIR *d;
 	FILE *f;
-	long n = 0, t;
+	long n = 0, t, size;
+	uLong crc;
 	int i;
 
 	snprintf(path, sizeof path, "%s/new", dir);
@@ -98,7 +121,11 @@ count_lines(const char *dir, unsigned char seen[THREADS][LINES], long *bad)
 		snprintf(path, sizeof path, "%s/new/%s", dir, de->d_name);
 		if ((f = fopen(path, "r")) == NULL)
 			continue;
+		crc = crc32(0, Z_NULL, 0);
+		size = 0;
 		while (fgets(buf, sizeof buf, f) != NULL) {
+			crc = crc32(crc, (const Bytef *)buf, (uInt)strlen(buf));
+			size += (long)strlen(buf);
 			if (sscanf(buf, "{\"hit_id\":\"t%ld-%d\"}\n", &t,
 			    &i) != 2 || t < 0 || t >= THREADS || i < 0 ||
 			    i >= LINES || buf[strlen(buf) - 1] != '\n' ||
@@ -107,6 +134,8 @@ count_lines(const char *dir, unsigned char seen[THREADS][LINES], long *bad)
 			n++;
 		}
 		fclose(f);
+		if (sealed_as(path, size, crc) == 0)
+			(*unsealed)++;
 	}
 	closedir(d);
 	return n;
@@ -135,6 +164,7 @@ run(const char *top, const char *sync)
 	struct conf *c;
 	char dir[1024];
 	long t, i, lines, bad = 0, imm = 0, pending = 0, told = 0, fails = 0;
+	long unsealed = 0;
 	struct tw *w;
 
 	snprintf(dir, sizeof dir, "%s/%s", top, sync);
@@ -185,10 +215,12 @@ run(const char *top, const char *sync)
 	} else
 		is_int(imm, (long)THREADS * LINES,
 		    "sync=%s: every write answered at once", sync);
-	lines = count_lines(dir, seen, &bad);
+	lines = count_lines(dir, seen, &bad, &unsealed);
 	is_int(lines, (long)THREADS * LINES, "sync=%s: every line in new/",
 	    sync);
 	is_int(bad, 0, "sync=%s: no line torn, foreign or twice", sync);
+	is_int(unsealed, 0, "sync=%s: every batch sealed with its size and "
+	    "CRC-32", sync);
 	conf_free(c);
 }
 

@@ -4,7 +4,7 @@ folder, as an admin dropping files into new/ would (or a responder that
 sealed them): each file is written under a hidden name and renamed.
 
     mkbatch.py DIR --batches B --hits H [--size S] [--ids-out FILE]
-               [--torn] [--junk]
+               [--torn] [--junk] [--seal]
 
 Each batch holds H lines {"hit_id","payload","received_at","date"} (a
 fresh UUID v4, a form payload about S bytes long, now in ms, today's UTC
@@ -12,7 +12,9 @@ date), named <sec>.<usec>.<host>.<pid>.<seq>.ndjson so names sort by time.
 --ids-out appends the hit_ids written (only whole, valid lines) to FILE.
 --torn ends the last batch with a line cut short (no newline, holding the
 text "torn line"); --junk puts a line that is not JSON in the middle of
-the first batch.  Prints the batch names, one a line.  Exit 0, or 1 on an
+the first batch.  --seal marks each batch as its writer does (the xattr
+user.hookspool.crc32: "SIZE CRC32" of its bytes).  Prints the batch
+names, one a line.  Exit 0, or 1 on an
 I/O error.
 """
 import argparse
@@ -22,6 +24,7 @@ import os
 import sys
 import time
 import uuid
+import zlib
 
 
 def main():
@@ -33,6 +36,7 @@ def main():
     ap.add_argument("--ids-out")
     ap.add_argument("--torn", action="store_true")
     ap.add_argument("--junk", action="store_true")
+    ap.add_argument("--seal", action="store_true")
     a = ap.parse_args()
     ids = []
     seq = 0
@@ -64,10 +68,14 @@ def main():
                               separators=(",", ":")).encode()
             lines.append(torn[:-12])
         tmp = os.path.join(a.dir, "." + name + ".tmp")
+        data = b"".join(lines)
         with open(tmp, "wb") as f:
-            f.write(b"".join(lines))
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
+            if a.seal:
+                os.setxattr(f.fileno(), "user.hookspool.crc32", b"%d %08x" % (
+                    len(data), zlib.crc32(data)))
         os.rename(tmp, os.path.join(a.dir, name))
         print(name)
         # Distinct, time-sorted names even within one microsecond.
