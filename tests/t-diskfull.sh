@@ -53,4 +53,7 @@ cat "$T/acked1" "$T/acked2" >"$T/acked"
 res=$(python3 "$TOOLS/spoolcheck.py" --acked "$T/acked" "$T/spool/crm/tmp" "$T/spool/crm/new")
 echo "# end: $res"
 check "in the end: every 2xx'd hit on disk exactly once, no torn line" grep -q "missing=0 duplicated=0 problems=0" <<<"$res"
+# Writes cut short by the full disk never reached a seal's CRC-32.
+check "every batch in new/ sealed with its size and CRC-32" \
+    python3 "$TOOLS/spoolcheck.py" --sealed "$T/spool/crm/new"
 finish

@@ -2,7 +2,8 @@
 # A failed fdatasync (tests/tools/failsync.so makes it fail with EIO while a
 # marker file exists) under concurrent load through lighttpd: every hit
 # answered 2xx is sealed in new/ exactly once, and no hit answered 503 is in
-# any batch the uploader would load.  Under sync = always (group commits
+# any batch the uploader would load, and each batch's seal (size, CRC-32)
+# is that of its bytes, cut or not.  Under sync = always (group commits
 # and seals fail) and sync = batch (seals fail).
 . "${top_srcdir:-$(dirname "$0")/..}/tests/lib.sh"
 need lighttpd python3
@@ -123,6 +124,9 @@ run() {
     echo "# $res"
     check "sync = $mode: every 2xx'd hit in new/ once, no 503'd hit" \
         grep -q "missing=0 leaked=0 dup=0" <<<"$res"
+    # Cut back or not, a sealed batch carries its own bytes' CRC-32.
+    check "sync = $mode: every batch in new/ sealed with its size and CRC-32" \
+        python3 "$TOOLS/spoolcheck.py" --sealed --allow-torn "$T/spool/crm/new"
 }
 
 run always 0.3 0.05

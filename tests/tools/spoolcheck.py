@@ -1,20 +1,23 @@
 #!/usr/bin/env python3
 """spoolcheck.py: check spool batches line by line with a real JSON parser.
 
-    spoolcheck.py [--acked FILE] [--ids-out FILE] [--allow-torn] PATH...
+    spoolcheck.py [--acked FILE] [--ids-out FILE] [--allow-torn] [--sealed]
+                  PATH...
 
 PATH is a batch file or a folder of batches (hidden files skipped). Every
 line must be a JSON object ending in "\\n" whose first keys are hit_id,
 payload, received_at, date (in that order), hit_id a lowercase UUID v4,
 received_at an integer, date YYYY-MM-DD. With --acked (load.py output) every
-hit answered 2xx must be present exactly once. Prints a summary; exits 1 on
-any problem.
+hit answered 2xx must be present exactly once. With --sealed every batch
+must carry its writer's seal (the xattr user.hookspool.crc32, "SIZE CRC32")
+and match it. Prints a summary; exits 1 on any problem.
 """
 import argparse
 import json
 import os
 import re
 import sys
+import zlib
 
 UUID4 = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -37,6 +40,7 @@ def main():
     ap.add_argument("--acked")
     ap.add_argument("--ids-out")
     ap.add_argument("--allow-torn", action="store_true")
+    ap.add_argument("--sealed", action="store_true")
     ap.add_argument("paths", nargs="+")
     a = ap.parse_args()
     problems = []
@@ -45,6 +49,15 @@ def main():
     for path in files(a.paths):
         with open(path, "rb") as f:
             data = f.read()
+        if a.sealed:
+            want = b"%d %08x" % (len(data), zlib.crc32(data))
+            try:
+                seal = os.getxattr(path, "user.hookspool.crc32")
+            except OSError as e:
+                seal = str(e).encode()
+            if seal != want:
+                problems.append("%s: sealed %r, its bytes are %r" % (
+                    path, seal, want))
         lines = data.split(b"\n")
         tail = lines.pop()
         if tail:
