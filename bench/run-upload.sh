@@ -33,6 +33,9 @@
 #             ("100M/8M 1G/8M 1G/64M": 8M is the shipped batch_max_bytes;
 #             the 64M row shows what a larger batch_max_bytes costs in RSS)
 #   ROUNDS    rounds per case (3)      INTERVAL  RSS sampling period (0.02)
+#   SEAL      1 (default): the batches carry the responder's seal (size
+#             and CRC-32), as the responder's do; 0: none, as batches
+#             dropped in by hand or sealed by repair (checked line by line)
 #   QUIET     wait (at most 120 s) before each round until the 1-minute
 #             load average is below this ("": do not wait)
 #   PROFILE=1 add `perf record` of one uploader run of the first case
@@ -54,6 +57,7 @@ set -u
 : "${ROUNDS:=3}"
 : "${INTERVAL:=0.02}"
 : "${QUIET:=}"
+: "${SEAL:=1}"
 : "${BUILD:=/tmp/build-upbench}"
 : "${WORKDIR:=/var/tmp}"
 : "${OUT:=$BENCH/results/upload-$(date -u +%Y-%m-%d).md}"
@@ -310,6 +314,7 @@ for CASE in $CASES; do
 	say "$CASE: generating $SIZE bytes in batches of $BATCH"
 	read -r NBATCHES NLINES NBYTES < <(python3 "$BENCH/upload/gen-batches.py" \
 	    "$CW/spool/crm/new" --bytes "$SIZE" --batch-bytes "$BATCH" \
+	    $([ "$SEAL" = 1 ] && echo --seal) \
 	    --all "$CW/all.ndjson") || die "cannot generate $CASE"
 	[ -n "${NBYTES:-}" ] || die "cannot generate $CASE"
 	echo "$CASE $NBATCHES $NLINES $NBYTES" >>"$W/cases.txt"

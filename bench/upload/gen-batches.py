@@ -2,6 +2,7 @@
 """gen-batches.py: a backlog of sealed batches for the uploader benchmark.
 
     gen-batches.py DIR --bytes N [--batch-bytes B] [--seed S] [--all FILE]
+                   [--seal]
 
 Writes batches into DIR (a stream's new/ folder) until they hold just
 under N bytes in all (whole lines; strictly less than N, because curl's
@@ -15,7 +16,9 @@ form-urlencoded CRM postbacks, half JSON bodies (escaped quotes, some
 Cyrillic UTF-8), lengths spread from ~150 to ~450 bytes.  With --all, the
 same bytes are also written, in the uploader's order (by name), as one
 file for the curl baseline.  Deterministic for a seed (but the UUIDs come
-from the seeded generator, not the OS).  Prints "batches lines bytes".
+from the seeded generator, not the OS).  --seal marks each batch as the
+responder seals it (the xattr user.hookspool.crc32, "SIZE CRC32").  Prints
+"batches lines bytes".
 Exit 0, or 1 on an I/O error.
 """
 import argparse
@@ -24,6 +27,7 @@ import os
 import random
 import sys
 import uuid
+import zlib
 
 STATUSES = ["new", "confirmed", "paid", "shipped", "delivered", "cancelled",
             "returned"]
@@ -65,6 +69,7 @@ def main():
     ap.add_argument("--batch-bytes", type=int, default=8 * 1024 * 1024)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--all")
+    ap.add_argument("--seal", action="store_true")
     a = ap.parse_args()
     rnd = random.Random(a.seed)
     t0 = 1795833341  # a fixed start: names and dates do not depend on now
@@ -101,6 +106,9 @@ def main():
             tmp = os.path.join(a.dir, "." + name)
             with open(tmp, "wb") as fp:
                 fp.write(data)
+                if a.seal:
+                    os.setxattr(fp.fileno(), "user.hookspool.crc32",
+                                b"%d %08x" % (len(data), zlib.crc32(data)))
             os.rename(tmp, os.path.join(a.dir, name))
             if allfp:
                 allfp.write(data)
