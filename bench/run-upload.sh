@@ -43,6 +43,8 @@
 #   BUILD     hookspool build dir (/tmp/build-upbench, configured
 #             CFLAGS="-O2 -g" here when it has no Makefile); HS_UPLOAD
 #             overrides the binary (BUILD must still hold libhs.a)
+#   HS_UPLOAD_B  a second hookspool-upload (a baseline build): adds an
+#             `uploadb` row to every round, and its ratios to `upload`
 #   WORKDIR   parent of the scratch folder (/var/tmp: on disk, not tmpfs;
 #             needs about 2 x the largest SIZE free)
 #   OUT       results file (bench/results/upload-YYYY-MM-DD.md; "-": none)
@@ -239,14 +241,16 @@ reset_spool() {
 	}
 }
 
-row_upload() {
-	local js b0 l0 b1 l1 tv rc
+# upload_row NAME BINARY: the uploader row (upload, or uploadb for the
+# baseline binary HS_UPLOAD_B).
+upload_row() {
+	local name=$1 bin=$2 js b0 l0 b1 l1 tv rc
 	reset_spool || return
 	b0=$(stat_field data_bytes)
 	l0=$(stat_field lines)
-	js=$(sample --samples "$W/rss-$CASE_TAG-$R.txt" \
+	js=$(sample --samples "$W/rss-$CASE_TAG-$R-$name.txt" \
 	    --comm hookspool-upload -- /usr/bin/time -v \
-	    -o "$W/timev.txt" "$HS_UPLOAD" -c "$W/hs.conf" 2>"$W/up.out")
+	    -o "$W/timev.txt" "$bin" -c "$W/hs.conf" 2>"$W/up.out")
 	rc=$?
 	if [ "$rc" -ne 0 ] || [ -s "$W/up.out" ]; then
 		say "$CASE: hookspool-upload exited $rc:"
@@ -264,9 +268,11 @@ row_upload() {
 		FAILED=1
 	fi
 	tv=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$W/timev.txt")
-	record "$CASE" "$R" upload "$js" "$(stat_field last_seconds)" "${tv:--}"
-	cp "$W/timev.txt" "$W/timev-$CASE_TAG-$R.txt"
+	record "$CASE" "$R" "$name" "$js" "$(stat_field last_seconds)" "${tv:--}"
+	cp "$W/timev.txt" "$W/timev-$CASE_TAG-$R-$name.txt"
 }
+row_upload() { upload_row upload "$HS_UPLOAD"; }
+row_uploadb() { upload_row uploadb "$HS_UPLOAD_B"; }
 
 row_validate() {
 	local js out
@@ -303,6 +309,7 @@ row_fastcheck() {
 # ---- cases -------------------------------------------------------------
 
 ROWS=(row_curl_data row_curl_T row_upload row_validate row_fastcheck)
+[ -z "${HS_UPLOAD_B:-}" ] || ROWS+=(row_uploadb)
 PERF_DONE=0
 START_LOAD=$(cat /proc/loadavg)
 for CASE in $CASES; do
@@ -399,7 +406,8 @@ p("| case | batches | lines | row | wall s | MiB/s | CPU s | server s "
   "| peak RSS MiB |")
 p("|---|---|---|---|---|---|---|---|---|")
 for c, (nb, nl, by) in cases.items():
-    for row in ("curl-data", "curl-T", "upload", "validate", "fastcheck"):
+    for row in ("curl-data", "curl-T", "upload", "uploadb", "validate",
+                "fastcheck"):
         wall = pick(c, row, "wall")
         if not wall:
             continue
@@ -434,6 +442,16 @@ for c in cases:
     p("| %s | %.1f | %.1f | %.1f | %.2f | %.2f | %.0f %% | %.1f |" % (
       c, up / cd, up / ct, cpu(c, "upload") / cpu(c, "curl-T"), ups / cds,
       ups / cts, 100 * cpu(c, "validate") / cpu(c, "upload"), va / fc))
+if any(r["row"] == "uploadb" for r in rows):
+    p("\nuploadb: the baseline build (HS_UPLOAD_B) in the same rounds.\n")
+    p("| case | upload / uploadb, wall | upload / uploadb, CPU "
+      "| uploadb / curl-T, wall |")
+    p("|---|---|---|---|")
+    for c in cases:
+        up, ub, ct = (med(pick(c, r, "wall")) for r in
+                      ("upload", "uploadb", "curl-T"))
+        p("| %s | %.2f | %.2f | %.1f |" % (c, up / ub,
+          cpu(c, "upload") / cpu(c, "uploadb"), ub / ct))
 p("")
 p("On a loaded machine wall times stretch with the load; CPU times and "
   "ratios of times taken in the same round hold better.\n")
