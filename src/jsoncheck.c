@@ -148,14 +148,14 @@ jsoncheck_key_decode(struct jsoncheck_key *key, const unsigned char *q,
 }
 
 /*
- * Where the fast path of jsoncheck_string ends in the next bytes at p:
- * at '"', '\\', a control character (< 0x20) or a byte >= 0x80.  Returns
- * a mask whose lowest set bit marks the first such byte (0: none), and
- * sets *step to how many bytes it looked at.  With SSE2 (every x86-64),
- * 16 bytes: one signed "less than 0x20" catches both control characters
- * and bytes >= 0x80.  Elsewhere 8, with the classic "has a byte less than
- * n" (n <= 128), whose borrow only flags bytes above a true match; the
- * mask then has one bit a byte, which jsoncheck_first() accounts for.
+ * Where the fast path of jsoncheck_string ends in the next JC_STEP bytes
+ * at p: at '"', '\\', a control character (< 0x20) or a byte >= 0x80.
+ * Returns a mask whose lowest set bit marks the first such byte (0: none);
+ * that byte is the bit's index >> JC_SHIFT.  With SSE2 (every x86-64), 16
+ * bytes, a bit each: one signed "less than 0x20" catches both control
+ * characters and bytes >= 0x80.  Elsewhere 8, with the classic "has a byte
+ * less than n" (n <= 128), whose borrow only flags bytes above a true
+ * match: bit 8i+7 for byte i.
  */
 #ifdef __SSE2__
 #define JC_STEP		16

@@ -278,7 +278,7 @@ fail:
 	return -1;
 }
 
-/* ---- listing ----------------------------------------------------------- */
+/* ---- the writer's seal ------------------------------------------------- */
 
 /*
  * Seal the batch open on fd (path, for the log) as its writer's: size and
@@ -321,6 +321,8 @@ spool_seal_read(int fd, uint64_t *size, uint32_t *crc)
 	*crc = (uint32_t)c;
 	return 0;
 }
+
+/* ---- listing ----------------------------------------------------------- */
 
 static int
 spool_entry_cmp(const void *a, const void *b)
