@@ -97,6 +97,29 @@ spool_scan(const char *path, int live, void (*fn)(void *, unsigned long,
 }
 
 /*
+ * Read up to want (> 0) bytes of a batch of size bytes into buf: how many
+ * (> 0), or -1 at its end or on an error (logged; errno set).
+ */
+static ssize_t
+spool_check_read(int fd, const char *path, uint64_t size, char *buf,
+    size_t want)
+{
+	ssize_t n;
+
+	while ((n = read(fd, buf, want)) == -1 && errno == EINTR)
+		;
+	if (n == 0) {
+		log_warnx("spool: '%s' is shorter than its %" PRIu64 " bytes",
+		    path, size);
+		errno = EIO;
+		return -1;
+	}
+	if (n == -1)
+		log_warn("spool: cannot read '%s'", path);
+	return n;
+}
+
+/*
  * Do the first size bytes of the file open on fd have CRC-32 want?  1 yes,
  * 0 no, -1 on a read error (logged; errno set).
  */
@@ -105,23 +128,16 @@ spool_check_crc(int fd, const char *path, uint64_t size, uint32_t want,
     char *buf, size_t cap)
 {
 	uLong crc = crc32(0, Z_NULL, 0);
+	uint64_t left = size;
 	ssize_t n;
 
-	while (size > 0) {
-		n = read(fd, buf, size < cap ? (size_t)size : cap);
-		if (n == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (n == 0) {
-				log_warnx("spool: '%s' is shorter than its %"
-				    PRIu64 " bytes", path, size);
-				errno = EIO;
-			} else
-				log_warn("spool: cannot read '%s'", path);
+	while (left > 0) {
+		n = spool_check_read(fd, path, size, buf, left < cap ?
+		    (size_t)left : cap);
+		if (n == -1)
 			return -1;
-		}
 		crc = crc32_z(crc, (const Bytef *)buf, (size_t)n);
-		size -= (uint64_t)n;
+		left -= (uint64_t)n;
 	}
 	return crc == want;
 }
@@ -175,15 +191,9 @@ spool_check_batch(const char *path, uint64_t size,
 	}
 	while (left > 0) {
 		want = cap - have < left ? cap - have : (size_t)left;
-		if ((n = read(fd, buf + have, want)) == -1 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			e = n == 0 ? EIO : errno;
-			if (n == 0)
-				log_warnx("spool: '%s' is shorter than its %"
-				    PRIu64 " bytes", path, size);
-			else
-				log_warn("spool: cannot read '%s'", path);
+		if ((n = spool_check_read(fd, path, size, buf + have,
+		    want)) == -1) {
+			e = errno;
 			goto out;
 		}
 		have += (size_t)n;

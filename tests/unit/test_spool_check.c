@@ -162,6 +162,12 @@ seals(void)
 	(void)setxattr(path, "user.hookspool.crc32", v, strlen(v), 0);
 	rc = spool_check_batch(path, len - 3, NULL, NULL, &lineno, &why);
 	ok(rc == 1, "a job sending less than the sealed size: lines checked");
+	snprintf(v, sizeof v, "%zu %08lx", len + 10, crc);
+	(void)setxattr(path, "user.hookspool.crc32", v, strlen(v), 0);
+	errno = 0;
+	rc = spool_check_batch(path, len + 10, NULL, NULL, &lineno, &why);
+	ok(rc == -1 && errno == EIO, "a sealed batch shorter than its size: "
+	    "an error (rc %d, %s)", rc, strerror(errno));
 out:
 	unlink(path);
 	free(path);
