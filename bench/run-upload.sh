@@ -45,6 +45,9 @@
 #             overrides the binary (BUILD must still hold libhs.a)
 #   HS_UPLOAD_B  a second hookspool-upload (a baseline build): adds an
 #             `uploadb` row to every round, and its ratios to `upload`
+#   CONF, CONF_B  global settings added to the config of the upload row,
+#             and of the uploadb row ("chunk_size = 32M"): with
+#             HS_UPLOAD_B=$HS_UPLOAD, an A/B of a setting
 #   WORKDIR   parent of the scratch folder (/var/tmp: on disk, not tmpfs;
 #             needs about 2 x the largest SIZE free)
 #   OUT       results file (bench/results/upload-YYYY-MM-DD.md; "-": none)
@@ -137,10 +140,12 @@ BASE=http://127.0.0.1:$PORT
 sh "$TOP/tests/fake-bigquery/make-key.sh" "$W/key" "$BASE/token" \
     >"$W/log/key.log" 2>&1 || die "cannot make a key, see $W/log/key.log"
 
-# conf SPOOL: the shipped defaults but for the spool and the endpoints.
+# conf SPOOL FILE EXTRA: the shipped defaults but for the spool, the
+# endpoints and EXTRA.
 conf() {
-	cat >"$W/hs.conf" <<CONF
+	cat >"$2" <<CONF
 spool_dir = $1
+$3
 credentials = $W/key/key.json
 project = bench-project
 api_base = $BASE
@@ -149,7 +154,7 @@ api_base = $BASE
 id = 522ed95e-3c6e-4a41-9d8a-5b6f0a1c2d3e
 table = bench-project.crm.hits
 CONF
-	chmod 600 "$W/hs.conf"
+	chmod 600 "$2"
 }
 
 stat_field() {
@@ -241,16 +246,16 @@ reset_spool() {
 	}
 }
 
-# upload_row NAME BINARY: the uploader row (upload, or uploadb for the
-# baseline binary HS_UPLOAD_B).
+# upload_row NAME BINARY CONF: the uploader row (upload, or uploadb for
+# the baseline binary HS_UPLOAD_B).
 upload_row() {
-	local name=$1 bin=$2 js b0 l0 b1 l1 tv rc
+	local name=$1 bin=$2 cf=$3 js b0 l0 b1 l1 tv rc
 	reset_spool || return
 	b0=$(stat_field data_bytes)
 	l0=$(stat_field lines)
 	js=$(sample --samples "$W/rss-$CASE_TAG-$R-$name.txt" \
 	    --comm hookspool-upload -- /usr/bin/time -v \
-	    -o "$W/timev.txt" "$bin" -c "$W/hs.conf" 2>"$W/up.out")
+	    -o "$W/timev.txt" "$bin" -c "$cf" 2>"$W/up.out")
 	rc=$?
 	if [ "$rc" -ne 0 ] || [ -s "$W/up.out" ]; then
 		say "$CASE: hookspool-upload exited $rc:"
@@ -271,8 +276,8 @@ upload_row() {
 	record "$CASE" "$R" "$name" "$js" "$(stat_field last_seconds)" "${tv:--}"
 	cp "$W/timev.txt" "$W/timev-$CASE_TAG-$R-$name.txt"
 }
-row_upload() { upload_row upload "$HS_UPLOAD"; }
-row_uploadb() { upload_row uploadb "$HS_UPLOAD_B"; }
+row_upload() { upload_row upload "$HS_UPLOAD" "$W/hs.conf"; }
+row_uploadb() { upload_row uploadb "$HS_UPLOAD_B" "$W/hs-b.conf"; }
 
 row_validate() {
 	local js out
@@ -325,7 +330,8 @@ for CASE in $CASES; do
 	    --all "$CW/all.ndjson") || die "cannot generate $CASE"
 	[ -n "${NBYTES:-}" ] || die "cannot generate $CASE"
 	echo "$CASE $NBATCHES $NLINES $NBYTES" >>"$W/cases.txt"
-	conf "$CW/spool"
+	conf "$CW/spool" "$W/hs.conf" "${CONF:-}"
+	conf "$CW/spool" "$W/hs-b.conf" "${CONF_B:-}"
 	# One unmeasured run of each row warms the page cache and the sink.
 	R=0
 	for f in "${ROWS[@]}"; do "$f"; done
@@ -362,10 +368,11 @@ CURL_V=$(curl --version | head -n 1)
 JANSSON_V=$(dpkg-query -W -f '${Version}' libjansson4 2>/dev/null || echo ?)
 CFLAGS_B=$(sed -n 's/^CFLAGS = //p' "$BUILD/Makefile")
 python3 - "$W" "$ROUNDS" "$INTERVAL" "$START_LOAD" "$END_LOAD" "$CURL_V" \
-    "$JANSSON_V" "$CFLAGS_B" "$FAILED" >"$W/summary.md" <<'PY'
+    "$JANSSON_V" "$CFLAGS_B" "$FAILED" "${CONF:-}" "${CONF_B:-}" \
+    >"$W/summary.md" <<'PY'
 import os, platform, statistics, subprocess, sys
-w, rounds, interval, load0, load1, curl_v, jansson_v, cflags, failed = \
-    sys.argv[1:]
+(w, rounds, interval, load0, load1, curl_v, jansson_v, cflags, failed,
+ conf_a, conf_b) = sys.argv[1:]
 rows = [l.rstrip("\n").split("\t") for l in open(os.path.join(w, "raw.tsv"))]
 head, rows = rows[0], [dict(zip(rows[0], r)) for r in rows[1:]]
 cases = {}
@@ -395,6 +402,9 @@ p("- %s, %d cores, %d MiB RAM; %s; kernel %s" % (cpu, os.cpu_count(), mem,
   platform.platform(terse=True), platform.release()))
 p("- %s; libjansson4 %s; hookspool built with CFLAGS `%s`" % (curl_v,
   jansson_v, cflags))
+if conf_a or conf_b:
+    p("- settings added to the shipped defaults: upload `%s`, uploadb `%s`"
+      % (conf_a or "none", conf_b or "none"))
 p("- %s measured rounds per case after one warm-up round (page cache "
   "warm), row order rotating; RSS sampled every %s s" % (rounds, interval))
 p("- load average (1, 5, 15 min) at start `%s`, at end `%s` (the machine "
@@ -427,10 +437,10 @@ p("wall: the process, start to exit.  server s: the sink's clock for the "
   "ru_maxrss, the largest over the rounds.\n")
 p("## Ratios (medians)\n")
 p("| case | upload / curl-data, wall | upload / curl-T, wall "
-  "| upload / curl-T, CPU | upload phase / curl-data transfer, sink clock "
+  "| upload throughput / curl-T's | upload / curl-T, CPU | upload phase / curl-data transfer, sink clock "
   "| upload phase / curl-T transfer, sink clock | validate CPU / upload CPU "
   "| validate / fastcheck, pass clock |")
-p("|---|---|---|---|---|---|---|---|")
+p("|---|---|---|---|---|---|---|---|---|")
 def cpu(c, row):
     return med([float(r["user"]) + float(r["sys"]) for r in rows
                 if r["case"] == c and r["row"] == row and r["round"] != "0"])
@@ -439,19 +449,20 @@ for c in cases:
                   ("upload", "curl-data", "curl-T"))
     ups, cds, cts, va, fc = (med(pick(c, r, "server_s")) for r in
         ("upload", "curl-data", "curl-T", "validate", "fastcheck"))
-    p("| %s | %.1f | %.1f | %.1f | %.2f | %.2f | %.0f %% | %.1f |" % (
-      c, up / cd, up / ct, cpu(c, "upload") / cpu(c, "curl-T"), ups / cds,
+    p("| %s | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.0f %% | %.1f |" % (
+      c, up / cd, up / ct, ct / up, cpu(c, "upload") / cpu(c, "curl-T"),
+      ups / cds,
       ups / cts, 100 * cpu(c, "validate") / cpu(c, "upload"), va / fc))
 if any(r["row"] == "uploadb" for r in rows):
     p("\nuploadb: the baseline build (HS_UPLOAD_B) in the same rounds.\n")
     p("| case | upload / uploadb, wall | upload / uploadb, CPU "
-      "| uploadb / curl-T, wall |")
-    p("|---|---|---|---|")
+      "| uploadb / curl-T, wall | uploadb throughput / curl-T's |")
+    p("|---|---|---|---|---|")
     for c in cases:
         up, ub, ct = (med(pick(c, r, "wall")) for r in
                       ("upload", "uploadb", "curl-T"))
-        p("| %s | %.2f | %.2f | %.1f |" % (c, up / ub,
-          cpu(c, "upload") / cpu(c, "uploadb"), ub / ct))
+        p("| %s | %.2f | %.2f | %.2f | %.2f |" % (c, up / ub,
+          cpu(c, "upload") / cpu(c, "uploadb"), ub / ct, ct / ub))
 p("")
 p("On a loaded machine wall times stretch with the load; CPU times and "
   "ratios of times taken in the same round hold better.\n")
