@@ -25,6 +25,9 @@ sh tests/deps.sh --test || { echo "0 passed, 1 failed, 0 skipped"; exit 1; }
 count() {
 	f=$1/test-suite.log
 	if [ ! -f "$f" ]; then
+		# make check stopped before any test ran: say why.
+		echo "--- $1/check.log: no test ran"
+		tail -30 "$1/check.log" 2>/dev/null
 		fail=$((fail + 1))
 		return
 	fi

@@ -45,7 +45,7 @@ tap_ok(int pass, const char *file, int line, const char *fmt, ...)
 }
 
 /* A check that cannot be made here: TAP's "ok N # SKIP why". */
-static void __attribute__((format(printf, 1, 2)))
+static void __attribute__((format(printf, 1, 2), unused))
 tap_skip(const char *fmt, ...)
 {
 	va_list ap;
