@@ -244,6 +244,77 @@ jfield() {
     python3 -c 'import json,sys; print(json.dumps(json.loads(sys.argv[1]).get(sys.argv[2]), ensure_ascii=False))' "$1" "$2"
 }
 
+# ---- many streams behind one lighttpd (bash: SID is an associative array) ----
+
+# stream_ids PREFIX NAME...: SID[NAME] for each NAME, PREFIX and a 12-digit
+# number (PREFIX: the first four groups of a UUID).
+stream_ids() {
+    local prefix=$1 name n=0
+    shift
+    declare -gA SID
+    for name in "$@"; do
+        n=$((n + 1))
+        SID[$name]=$(printf '%s-%012d' "$prefix" "$n")
+    done
+}
+
+# add_stream NAME KEY=VALUE...: one more [stream NAME] section of
+# $T/hs.conf, with id SID[NAME] and a table in the dataset $DATASET.
+add_stream() {
+    local name=$1 kv
+    shift
+    {
+        echo
+        echo "[stream $name]"
+        echo "id = ${SID[$name]}"
+        echo "table = test-project.$DATASET.${name//-/_}"
+        for kv in "$@"; do echo "$kv"; done
+    } >>"$T/hs.conf"
+}
+
+# serve_streams: lighttpd on a free port in front of $T/hs.conf; sets PORT
+# and BASE (its /ds/).  The test ends here when lighttpd does not start.
+serve_streams() {
+    PORT=$(free_port)
+    start_lighttpd "$T/hs.conf" "$PORT" || {
+        not_ok "lighttpd starts"
+        sed 's/^/# /' "$T/lighttpd/error.log" 2>/dev/null
+        finish
+    }
+    BASE=http://127.0.0.1:$PORT/ds
+}
+
+# url NAME: the URL of stream NAME.
+url() { echo "$BASE/${SID[$1]}"; }
+
+# req URL CURLARGS...: CODE, the body in $T/resp, headers in $T/hdr.
+req() {
+    local u=$1
+    shift
+    CODE=$(curl -s -o "$T/resp" -D "$T/hdr" -w '%{http_code}' "$@" "$u")
+}
+
+# hdr NAME: a header of the last answer (first match, no CR).
+hdr() {
+    tr -d '\r' <"$T/hdr" | awk -v n="$1" 'BEGIN { n = tolower(n) ": " }
+        index(tolower($0), n) == 1 { print substr($0, length(n) + 1); exit }'
+}
+
+# resp_hit: the hit_id of the last answer ($T/resp), if it has one.  (sed
+# and grep, not python: python3 is slow to start on a loaded host, and the
+# tests using these send hundreds of requests.)
+resp_hit() {
+    sed -n 's/^{"hit_id":"\([0-9a-f-]*\)"}$/\1/p' "$T/resp"
+}
+
+# find_line STRING: the spool line (any stream, any state) holding STRING.
+find_line() {
+    local l
+    l=$(grep -rhF --exclude='.*' --exclude='*.err' -e "${1:-<none>}" \
+        "$T/spool" | head -n 1)
+    [ -n "$l" ] && printf '%s\n' "$l"
+}
+
 # ---- uploader helpers ----
 # The fake BigQuery (tests/fake-bigquery) and hookspool-upload configs.
 

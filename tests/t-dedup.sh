@@ -20,25 +20,10 @@ SHOPIFY_SECRET=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
 GITHUB_SECRET="It's a Secret to Everybody"
 STD_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
 
-declare -A SID
-n=0
-for s in crm stripe shopify github std hdr json form query dd ddrec \
-    ddshort; do
-    n=$((n + 1))
-    SID[$s]=$(printf '7e57a0b1-c2d3-4e5f-8a9b-%012d' "$n")
-done
+stream_ids 7e57a0b1-c2d3-4e5f-8a9b crm stripe shopify github std hdr json \
+    form query dd ddrec ddshort
 hs_conf "$T/hs.conf" "${SID[crm]}"
-add_stream() {
-    local name=$1 kv
-    shift
-    {
-        echo
-        echo "[stream $name]"
-        echo "id = ${SID[$name]}"
-        echo "table = test-project.dd.$name"
-        for kv in "$@"; do echo "$kv"; done
-    } >>"$T/hs.conf"
-}
+DATASET=dd
 add_stream stripe "signature = stripe" "signature_secret = $STRIPE_SECRET" \
     "delivery_id = auto"
 add_stream shopify "signature = hmac-sha256" \
@@ -61,14 +46,7 @@ add_stream ddrec "signature = hmac-sha256" \
     "signature_policy = record" "delivery_id = github" "dedup_window = 1h"
 add_stream ddshort "delivery_id = header:X-Delivery" "dedup_window = 8s"
 
-PORT=$(free_port)
-start_lighttpd "$T/hs.conf" "$PORT" || {
-    not_ok "lighttpd starts"
-    sed 's/^/# /' "$T/lighttpd/error.log" 2>/dev/null
-    finish
-}
-BASE=http://127.0.0.1:$PORT/ds
-url() { echo "$BASE/${SID[$1]}"; }
+serve_streams
 # post URL CURLARGS...: CODE and HIT (the answer's hit_id).
 post() {
     local u=$1

@@ -10,24 +10,9 @@ need_file "$HS_FCGI"
 
 SECRET="It's a Secret to Everybody"
 TOKEN=tok_5d8e1f2a3b4c5d6e7f80
-declare -A SID
-n=0
-for s in crm gh gh-rec ghq tok form; do
-    n=$((n + 1))
-    SID[$s]=$(printf '0b57a1e0-c2d3-4e5f-8a9b-%012d' "$n")
-done
+stream_ids 0b57a1e0-c2d3-4e5f-8a9b crm gh gh-rec ghq tok form
 hs_conf "$T/hs.conf" "${SID[crm]}"
-add_stream() {
-    local name=$1 kv
-    shift
-    {
-        echo
-        echo "[stream $name]"
-        echo "id = ${SID[$name]}"
-        echo "table = test-project.h.${name//-/_}"
-        for kv in "$@"; do echo "$kv"; done
-    } >>"$T/hs.conf"
-}
+DATASET=h
 GH=("signature = hmac-sha256" "signature_header = X-Hub-Signature-256"
     "signature_prefix = sha256=" "signature_secret = $SECRET")
 add_stream gh "${GH[@]}" "columns = signature_valid query params"
@@ -38,32 +23,7 @@ add_stream ghq "${GH[@]}" "signature_covers = query" \
 add_stream tok "token = $TOKEN" "columns = method query params headers"
 add_stream form "columns = params" "max_body = 2M"
 
-PORT=$(free_port)
-start_lighttpd "$T/hs.conf" "$PORT" || {
-    not_ok "lighttpd starts"
-    sed 's/^/# /' "$T/lighttpd/error.log" 2>/dev/null
-    finish
-}
-BASE=http://127.0.0.1:$PORT/ds
-url() { echo "$BASE/${SID[$1]}"; }
-req() {
-    local u=$1
-    shift
-    CODE=$(curl -s -o "$T/resp" -D "$T/hdr" -w '%{http_code}' "$@" "$u")
-}
-hdr() {
-    tr -d '\r' <"$T/hdr" | awk -v n="$1" 'BEGIN { n = tolower(n) ": " }
-        index(tolower($0), n) == 1 { print substr($0, length(n) + 1); exit }'
-}
-resp_hit() {
-    sed -n 's/^{"hit_id":"\([0-9a-f-]*\)"}$/\1/p' "$T/resp"
-}
-find_line() {
-    local l
-    l=$(grep -rhF --exclude='.*' --exclude='*.err' -e "${1:-<none>}" \
-        "$T/spool" | head -n 1)
-    [ -n "$l" ] && printf '%s\n' "$l"
-}
+serve_streams
 # sign TEXT: GitHub's header value for TEXT.
 sign() {
     printf 'sha256=%s' "$(printf '%s' "$1" |

@@ -26,27 +26,12 @@ chmod 600 "$T/std.secret"
 STD_VECTOR_SECRET=whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw
 cp "$WH/salesforce-ack.xml" "$T/ack.xml"
 
-declare -A SID
-n=0
-for s in crm stripe stripe-rec shopify shopify-rec github github-rec \
-    woo woo-rec std std-rec stdvec tok sf px em cors gz; do
-    n=$((n + 1))
-    SID[$s]=$(printf '7e57a0b1-c2d3-4e5f-8a9b-%012d' "$n")
-done
+stream_ids 7e57a0b1-c2d3-4e5f-8a9b crm stripe stripe-rec shopify \
+    shopify-rec github github-rec woo woo-rec std std-rec stdvec tok sf px \
+    em cors gz
 hs_conf "$T/hs.conf" "${SID[crm]}"
 echo "columns = method content_type query headers params" >>"$T/hs.conf"
-# add_stream NAME KEY=VALUE...: one more [stream NAME] section.
-add_stream() {
-    local name=$1 kv
-    shift
-    {
-        echo
-        echo "[stream $name]"
-        echo "id = ${SID[$name]}"
-        echo "table = test-project.wh.$name"
-        for kv in "$@"; do echo "$kv"; done
-    } >>"$T/hs.conf"
-}
+DATASET=wh
 sig_streams() {
     local name=$1
     shift
@@ -79,38 +64,10 @@ add_stream em "response = empty"
 add_stream cors "cors_origin = https://shop.example.com"
 add_stream gz "max_body = 1M" "columns = payload_base64"
 
-PORT=$(free_port)
-start_lighttpd "$T/hs.conf" "$PORT" || {
-    not_ok "lighttpd starts"
-    sed 's/^/# /' "$T/lighttpd/error.log" 2>/dev/null
-    finish
-}
-BASE=http://127.0.0.1:$PORT/ds
-url() { echo "$BASE/${SID[$1]}"; }
+serve_streams
 
-# req URL CURLARGS...: CODE, the body in $T/resp, headers in $T/hdr.
-req() {
-    local u=$1
-    shift
-    CODE=$(curl -s -o "$T/resp" -D "$T/hdr" -w '%{http_code}' "$@" "$u")
-}
-# hdr NAME: a header of the last answer (first match, no CR).
-hdr() {
-    tr -d '\r' <"$T/hdr" | awk -v n="$1" 'BEGIN { n = tolower(n) ": " }
-        index(tolower($0), n) == 1 { print substr($0, length(n) + 1); exit }'
-}
-# (sed, grep and jq below, not python: python3 is slow to start on a
-# loaded host and this test sends ~150 requests.)
-resp_hit() {
-    sed -n 's/^{"hit_id":"\([0-9a-f-]*\)"}$/\1/p' "$T/resp"
-}
-# find_line STRING: the spool line (any stream, any state) holding STRING.
-find_line() {
-    local l
-    l=$(grep -rhF --exclude='.*' --exclude='*.err' -e "${1:-<none>}" \
-        "$T/spool" | head -n 1)
-    [ -n "$l" ] && printf '%s\n' "$l"
-}
+# (grep and jq below, not python: python3 is slow to start on a loaded
+# host and this test sends ~150 requests.)
 # jget LINE FILTER: jq FILTER of the line, compact JSON.
 jget() {
     jq -c "$2" <<<"$1"
