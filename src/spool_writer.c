@@ -18,7 +18,9 @@
  * journaled ext4 and XFS it took 0.77-1.22x the requests/s of this one,
  * 0.94x in the median, because this machine's disk runs concurrent
  * fdatasyncs of different files at once, and the coordination cost CPU.
- * It was not kept.
+ * It was not kept.  With fdatasync made a no-op, sync=always runs as fast
+ * as sync=none there (collector-2026-12-02-nosync.md): what it costs is
+ * the sync itself, not the queue and hand-offs around it.
  *
  * A line answered 503 never loads.  The writer keeps the length of its
  * batch's acknowledged lines (with sync=always: those a successful sync
