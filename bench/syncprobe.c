@@ -58,8 +58,9 @@ main(int argc, char **argv)
 	}
 	memset(line, 'x', sizeof line - 1);
 	line[sizeof line - 1] = '\n';
-	if (mode == 1 && (fallocate(fd, 0, 0, (off_t)n * sizeof line) == -1 ||
-	    fdatasync(fd) == -1)) {
+	if (mode == 1 &&
+	    (fallocate(fd, 0, 0, (off_t)n * sizeof line) == -1 ||
+		fdatasync(fd) == -1)) {
 		perror("fallocate");
 		goto fail;
 	}
@@ -67,7 +68,8 @@ main(int argc, char **argv)
 	c0 = cpu();
 	for (i = 0; i < n; i++)
 		if (pwrite(fd, line, sizeof line, (off_t)i * sizeof line) !=
-		    (ssize_t)sizeof line || fdatasync(fd) == -1) {
+			(ssize_t)sizeof line ||
+		    fdatasync(fd) == -1) {
 			perror(path);
 			goto fail;
 		}
