@@ -52,7 +52,7 @@ post() {
     local u=$1
     shift
     CODE=$(curl -s -o "$T/resp" -w '%{http_code}' "$@" "$u")
-    HIT=$(sed -n 's/^{"hit_id":"\([0-9a-f-]*\)"}$/\1/p' "$T/resp")
+    HIT=$(resp_hit)
 }
 # did_of HIT: the delivery_id column of that hit's line, compact JSON.
 did_of() {
