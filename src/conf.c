@@ -75,6 +75,8 @@ static const struct conf_key conf_keys[] = {
 	{ "spool_dir", SC_GLOBAL, T_STR, G(spool_dir),
 	    HS_LOCALSTATEDIR "/spool/hookspool", 0, 0 },
 	{ "sync", SC_GLOBAL, T_SYNC, G(sync), "always", 0, 0 },
+	{ "preallocate", SC_GLOBAL, T_SIZE, G(preallocate), "1M", 0,
+	    64 * 1024 * 1024 },
 	{ "batch_max_bytes", SC_GLOBAL, T_SIZE, G(batch_max_bytes), "8M",
 	    4096, (uint64_t)1 << 40 },
 	{ "batch_max_hits", SC_GLOBAL, T_ULONG, G(batch_max_hits), "100000",

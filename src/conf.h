@@ -123,6 +123,7 @@ struct conf {
 	char		*path;
 	char		*spool_dir;
 	enum conf_sync	 sync;
+	size_t		 preallocate;	/* padding ahead of an open batch */
 	size_t		 batch_max_bytes;
 	unsigned long	 batch_max_hits;
 	long		 batch_max_age;

@@ -860,7 +860,8 @@ ctl_show(struct ctl *ctl, int argc, char **argv)
 		}
 		free(err);
 		fflush(stdout);
-		n = spool_scan(path, w.state == SPOOL_TMP, ctl_show_line, NULL,
+		n = spool_scan(path, w.state == SPOOL_TMP ? SPOOL_SCAN_OPEN |
+		    SPOOL_SCAN_LIVE : 0, ctl_show_line, NULL,
 		    &good, &bad);
 		free(path);
 		ctl_where_free(&w);
@@ -1639,7 +1640,8 @@ ctl_check_batch(struct ctl *ctl, const struct ctl_item *it,
 	}
 	r->it = it;
 	path = ctl_item_path(it);
-	rc = spool_scan(path, live, ctl_check_line, r, &good, &bad);
+	rc = spool_scan(path, it->state == SPOOL_TMP ? SPOOL_SCAN_OPEN |
+	    (live ? SPOOL_SCAN_LIVE : 0) : 0, ctl_check_line, r, &good, &bad);
 	free(path);
 	if (rc == 1) {
 		r->skipped++;

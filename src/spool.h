@@ -173,6 +173,8 @@ void	 spool_dedup_settle(struct spool_dedup *, const char *, size_t,
 void	 spool_dedup_close(struct spool_dedup *);
 
 /* Checks and repair (spool_check.c). */
+#define SPOOL_SCAN_OPEN	0x1	/* a tmp/ batch: may end in padding */
+#define SPOOL_SCAN_LIVE	0x2	/* and its writer may be appending */
 int	 spool_scan(const char *, int, void (*)(void *, unsigned long,
 	    const char *, size_t, const char *), void *, unsigned long *,
 	    unsigned long *);

@@ -43,15 +43,32 @@ spool_check_line(const char *p, size_t len)
 	return jsoncheck_hit_line(p, len);
 }
 
+/* Past the last line of an open batch (see spool_end_of_lines). */
+static int
+spool_is_padding(char c)
+{
+	return c == ' ' || c == '\0';
+}
+
+static int
+spool_all_padding(const char *p, size_t len)
+{
+	while (len > 0 && spool_is_padding(p[len - 1]))
+		len--;
+	return len == 0;
+}
+
 /*
  * Read a batch without changing it, judging each line as spool_validate
- * does (it uses this).  fn (when not NULL) sees every line: why is NULL for a hit record.
- * With live set (a tmp/ batch whose writer may be appending) an unended
- * last line is a hit being written, neither good nor bad.  Returns 0, 1
+ * does (it uses this).  fn (when not NULL) sees every line: why is NULL for
+ * a hit record.  flags: SPOOL_SCAN_OPEN for a batch in tmp/, where an
+ * unended last line of padding alone (grown ahead, see spool_writer.c) is
+ * not a line; SPOOL_SCAN_LIVE when its writer may be appending, where any
+ * unended last line is a hit being written, neither good nor bad.  Returns 0, 1
  * when the file vanished, -1 on error.
  */
 int
-spool_scan(const char *path, int live, void (*fn)(void *, unsigned long,
+spool_scan(const char *path, int flags, void (*fn)(void *, unsigned long,
     const char *, size_t, const char *), void *arg, unsigned long *good,
     unsigned long *bad)
 {
@@ -75,8 +92,11 @@ spool_scan(const char *path, int live, void (*fn)(void *, unsigned long,
 	while ((n = getline(&line, &cap, fp)) > 0) {
 		lineno++;
 		torn = line[n - 1] != '\n';
-		if (torn && live)
-			break;
+		if (torn && (flags & SPOOL_SCAN_LIVE))
+			break;	/* a hit being written */
+		if (torn && (flags & SPOOL_SCAN_OPEN) &&
+		    spool_all_padding(line, (size_t)n))
+			break;	/* the padding ahead of the lines */
 		why = torn ? "torn last line (no newline): never acknowledged" :
 		    (size_t)n > SPOOL_MAX_LINE ? "line too long" :
 		    spool_check_line(line, (size_t)n - 1);
@@ -466,9 +486,36 @@ spool_clean_valid(const char *dir, enum spool_state s)
 }
 
 /*
+ * The length of a batch without the padding its writer grew it by ahead of
+ * its lines (spaces: preallocate, see spool_writer.c; zeros: what some
+ * file systems show of a size that outlived its data in a crash).  A line
+ * ends in '\n', so nothing of a whole line is cut.  -1 on a read error.
+ */
+static off_t
+spool_end_of_lines(int fd, off_t size)
+{
+	char buf[64 * 1024];
+	off_t at = size;
+	ssize_t n, i;
+
+	while (at > 0) {
+		n = at < (off_t)sizeof buf ? (ssize_t)at : (ssize_t)sizeof buf;
+		if (pread(fd, buf, (size_t)n, at - n) != n)
+			return -1;
+		for (i = n; i > 0; i--)
+			if (!spool_is_padding(buf[i - 1]))
+				return at - n + i;
+		at -= n;
+	}
+	return 0;
+}
+
+/*
  * Seal tmp/ batches whose writer is gone: nobody holds their lock and they
- * are older than the grace period.  Empty ones are removed.  The torn last
- * line, if any, is dealt with by validation when the batch is claimed.
+ * are older than the grace period.  The padding a writer grew the batch by
+ * ahead of its lines is cut off; empty batches are removed.  The torn
+ * last line, if any, is dealt with by validation when the batch is
+ * claimed.
  */
 int
 spool_seal_orphans(const char *dir, time_t now, unsigned *sealed)
@@ -478,6 +525,7 @@ spool_seal_orphans(const char *dir, time_t now, unsigned *sealed)
 	char *from, *to;
 	int fd, rc = 0;
 	struct stat sb;
+	off_t end;
 
 	*sealed = 0;
 	if (spool_list(dir, SPOOL_TMP, &v, &n) == -1)
@@ -499,10 +547,25 @@ spool_seal_orphans(const char *dir, time_t now, unsigned *sealed)
 			goto next;
 		if (flock(fd, LOCK_EX | LOCK_NB) == -1)
 			goto next;	/* its writer is alive */
-		if (sb.st_size == 0) {
+		if ((end = spool_end_of_lines(fd, sb.st_size)) == -1) {
+			log_warn("spool: cannot read '%s'", from);
+			rc = -1;
+			goto next;
+		}
+		if (end == 0) {
 			(void)unlink(from);
 			goto next;
 		}
+		if (end < sb.st_size && ftruncate(fd, end) == -1) {
+			log_warn("spool: cannot cut '%s' to its %lld bytes of "
+			    "lines", from, (long long)end);
+			rc = -1;
+			goto next;
+		}
+		if (end < sb.st_size)
+			log_info("spool: cut the %lld bytes of padding past "
+			    "the last line of orphaned batch '%s'",
+			    (long long)(sb.st_size - end), from);
 		if (spool_datasync(fd) == -1) {
 			log_warn("spool: cannot sync '%s'", from);
 			rc = -1;
