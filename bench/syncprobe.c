@@ -2,7 +2,10 @@
  * syncprobe.c: the cost of one fdatasync(2) after a 300-byte line, as the
  * spool writes them under sync = always, in a file that grows with each
  * line (mode 0, what main does) or that was grown ahead of the lines
- * (mode 1: fallocate(2), the trial of bench/README.md, "What is left").
+ * (mode 1: fallocate(2), the trial of bench/README.md, "What is left"),
+ * whose blocks were allocated ahead with its size left to grow with each
+ * line (mode 2: fallocate(2) with FALLOC_FL_KEEP_SIZE), or that was
+ * written ahead with spaces (mode 3: what preallocate does).
  *
  *	cc -O2 -o /tmp/syncprobe bench/syncprobe.c
  *	/tmp/syncprobe DIR MODE [LINES]
@@ -56,14 +59,26 @@ main(int argc, char **argv)
 		perror(path);
 		return 1;
 	}
-	memset(line, 'x', sizeof line - 1);
-	line[sizeof line - 1] = '\n';
-	if (mode == 1 &&
-	    (fallocate(fd, 0, 0, (off_t)n * sizeof line) == -1 ||
+	if ((mode == 1 || mode == 2) &&
+	    (fallocate(fd, mode == 2 ? FALLOC_FL_KEEP_SIZE : 0, 0,
+		 (off_t)n * sizeof line) == -1 ||
 		fdatasync(fd) == -1)) {
 		perror("fallocate");
 		goto fail;
 	}
+	memset(line, ' ', sizeof line);
+	for (i = 0; mode == 3 && i < n; i++)
+		if (pwrite(fd, line, sizeof line, (off_t)i * sizeof line) !=
+		    (ssize_t)sizeof line) {
+			perror(path);
+			goto fail;
+		}
+	if (mode == 3 && fdatasync(fd) == -1) {
+		perror(path);
+		goto fail;
+	}
+	memset(line, 'x', sizeof line - 1);
+	line[sizeof line - 1] = '\n';
 	w0 = wall();
 	c0 = cpu();
 	for (i = 0; i < n; i++)
