@@ -212,10 +212,12 @@ stream_lines() {
     printf '%s\n' "$a"
 }
 _stream_lines() {
-    # (sed: an open batch ends in spaces under sync = always, and cat
-    # puts them before the next file's first line.)
+    # (sed: an open batch ends in spaces under sync = always; cat puts
+    # them before the next file's first line, or they end the stream as a
+    # line of their own that sort would end with a newline.)
     find "$T/spool/$1" -type f ! -name '.*' ! -name '*.err' \
-        -exec cat {} + 2>/dev/null | sed 's/^ *{/{/' | sort -u | wc -l
+        -exec cat {} + 2>/dev/null | sed -e 's/^ *{/{/' -e '/^ *$/d' |
+        sort -u | wc -l
 }
 
 # find_hit ID: the spool line (any state) holding hit_id ID, as JSON.
