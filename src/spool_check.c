@@ -64,8 +64,8 @@ spool_all_padding(const char *p, size_t len)
  * a hit record.  flags: SPOOL_SCAN_OPEN for a batch in tmp/, where an
  * unended last line of padding alone (grown ahead, see spool_writer.c) is
  * not a line; SPOOL_SCAN_LIVE when its writer may be appending, where any
- * unended last line is a hit being written, neither good nor bad.  Returns 0, 1
- * when the file vanished, -1 on error.
+ * unended last line is a hit being written, neither good nor bad.
+ * Returns 0, 1 when the file vanished, -1 on error.
  */
 int
 spool_scan(const char *path, int flags, void (*fn)(void *, unsigned long,

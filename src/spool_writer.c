@@ -38,12 +38,12 @@
  * line is written at its offset: a line's fdatasync then has no new file
  * size to write, which on a journaled file system is a journal commit
  * (bench/README.md, "What is left": 1.00-1.39x the requests/s on a
- * journaled ext4, 0.87-2.48x on XFS, noise on an unjournaled one).  Spaces, not fallocate's zeros:
- * an open batch stays a text file that grep, wc -l and jq read right (its
- * padding is whitespace after the last line).  The padding is cut off when
- * the batch is sealed, by its writer or, after a crash, by
- * spool_seal_orphans.  Where it cannot be written (a full disk) the batch
- * grows line by line from then on.
+ * journaled ext4, 0.87-2.48x on XFS, noise on an unjournaled one).
+ * Spaces, not fallocate's zeros: an open batch stays a text file that
+ * grep, wc -l and jq read right (its padding is whitespace after the last
+ * line).  The padding is cut off when the batch is sealed, by its writer
+ * or, after a crash, by spool_seal_orphans.  Where it cannot be written (a
+ * full disk) the batch grows line by line from then on.
  */
 #include "config.h"
 
